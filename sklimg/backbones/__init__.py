@@ -1,0 +1,28 @@
+"""Backbones: networks that turn images into feature vectors.
+
+Look them up by name (``list_backbones("resnet*")``, ``get_backbone("resnet18")``) or
+register your own with :func:`register_backbone`.
+"""
+
+from sklimg.backbones import _small, _torchvision  # noqa: F401  (registers the built-ins)
+from sklimg.backbones._registry import (
+    BackboneSpec,
+    get_backbone,
+    list_backbones,
+    register_backbone,
+    resolve_backbone,
+)
+from sklimg.backbones._small import SmallCNN, TinyCNN
+from sklimg.backbones._weights import load_weights_file, resolve_weights
+
+__all__ = [
+    "BackboneSpec",
+    "SmallCNN",
+    "TinyCNN",
+    "get_backbone",
+    "list_backbones",
+    "load_weights_file",
+    "register_backbone",
+    "resolve_backbone",
+    "resolve_weights",
+]

@@ -1,0 +1,270 @@
+"""Validation of images and labels, shared by every estimator.
+
+Images follow scikit-image's convention: channels last, ``(n_samples, height, width)``
+for grayscale and ``(n_samples, height, width, channels)`` otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from numbers import Integral
+
+import numpy as np
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+
+from sklimg.exceptions import ImageDtypeError, ImageInputError
+
+__all__ = ["check_image_shape_param", "check_images", "check_labels", "check_same_shape"]
+
+#: Channel counts a batch of images may have: grayscale and RGB.
+SUPPORTED_CHANNELS = (1, 3)
+
+
+def check_image_shape_param(image_shape) -> tuple[int, ...] | None:
+    """Validate the ``image_shape`` parameter: ``None``, ``(H, W)`` or ``(H, W, C)``."""
+    if image_shape is None:
+        return None
+    shape = tuple(image_shape)
+    if len(shape) not in (2, 3) or not all(
+        isinstance(s, Integral) and not isinstance(s, bool) and s > 0 for s in shape
+    ):
+        raise ImageInputError(
+            f"image_shape must be (height, width) or (height, width, channels) with "
+            f"positive integers; got {image_shape!r}. For load_digits().data use "
+            f"image_shape=(8, 8)."
+        )
+    return tuple(int(s) for s in shape)
+
+
+def _stack_list(X: Sequence) -> np.ndarray:
+    """Stack a list of equally sized images, or say which one differs."""
+    arrays = [np.asarray(x) for x in X]
+    first = arrays[0].shape
+    for i, a in enumerate(arrays):
+        if a.shape != first:
+            raise ImageInputError(
+                f"X is a list of images of different shapes: image 0 has shape {first} "
+                f"but image {i} has shape {a.shape}. Images in one batch must share a "
+                f"size; put a resizing step first, e.g. "
+                f"make_pipeline(sklimg.preprocessing.Resize((64, 64)), ImageClassifier())."
+            )
+    return np.stack(arrays)
+
+
+def _looks_like_paths(X) -> bool:
+    import os
+
+    if isinstance(X, np.ndarray):
+        return X.ndim == 1 and (
+            X.dtype.kind in "US"
+            or (X.dtype == object and X.size > 0 and isinstance(X[0], (str, os.PathLike)))
+        )
+    return len(X) > 0 and isinstance(X[0], (str, bytes, os.PathLike))
+
+
+def check_images(X, *, image_shape=None) -> np.ndarray:
+    """Validate a batch of images and return it as ``(n, H, W, C)``.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, H, W[, C]) or (n_samples, H * W[ * C])
+        The images: a NumPy array, or a list of equally sized arrays. Channels last,
+        with 1 (grayscale) or 3 (RGB) channels. A 2-D array holds one flattened image
+        per row and is reshaped with ``image_shape``, or into squares when that is
+        unambiguous (64 values -> 8x8).
+    image_shape : tuple of int, default=None
+        ``(H, W)`` or ``(H, W, C)`` of each row when ``X`` is 2-D.
+
+    Returns
+    -------
+    images : ndarray of shape (n_samples, H, W, C)
+        ``uint8`` images stay ``uint8`` (they are scaled to [0, 1] on the fly, which
+        keeps memory at one byte per pixel); ``uint16`` and ``bool`` images are scaled
+        to [0, 1] as float32 (scikit-image's convention); other numeric types become
+        ``float32`` unchanged.
+
+    Raises
+    ------
+    ImageInputError
+        If ``X`` is empty, has the wrong number of dimensions or channels, contains
+        NaN or infinite values, or is a list of images of different sizes.
+    ImageDtypeError
+        If ``X`` is not numeric.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklimg.utils.validation import check_images
+    >>> check_images(np.zeros((5, 8, 8))).shape
+    (5, 8, 8, 1)
+    >>> check_images(np.zeros((5, 64))).shape
+    (5, 8, 8, 1)
+    """
+    shape_param = check_image_shape_param(image_shape)
+    if X is None:
+        raise ImageInputError("X is None; expected an array of images of shape (n, H, W[, C]).")
+    if isinstance(X, (list, tuple)):
+        if len(X) == 0:
+            raise ImageInputError("X is empty; expected at least one image.")
+        if _looks_like_paths(X):
+            raise ImageInputError(
+                "X holds file paths; load them first with sklimg.preprocessing.LoadImages "
+                "or pass an array of pixels."
+            )
+        X = _stack_list(X)
+    elif hasattr(X, "__array__") or isinstance(X, np.ndarray):
+        X = np.asarray(X)
+    else:
+        raise ImageDtypeError(
+            f"X must be an array or a list of arrays of images; got {type(X).__name__}."
+        )
+
+    if X.dtype.kind in "USO" and _looks_like_paths(X):
+        raise ImageInputError(
+            "X holds file paths; load them first with sklimg.preprocessing.LoadImages "
+            "or pass an array of pixels."
+        )
+    if X.dtype.kind not in "biuf":
+        raise ImageDtypeError(
+            f"X must hold numeric pixel values; got an array of dtype {X.dtype}. "
+            f"Convert it with np.asarray(X, dtype=np.float32) or decode the images first."
+        )
+    if X.ndim == 0 or X.shape[0] == 0:
+        raise ImageInputError(f"X is empty (shape {X.shape}); expected at least one image.")
+    if X.size == 0:
+        raise ImageInputError(
+            f"X holds images of 0 pixels (shape {X.shape}); every image needs a height and "
+            f"width of at least 1."
+        )
+
+    X = _to_nhwc(X, shape_param)
+
+    if X.dtype == np.uint8:
+        return X
+    if X.dtype == np.bool_:
+        return X.astype(np.float32)
+    if X.dtype == np.uint16:
+        return (X / np.float32(65535)).astype(np.float32)
+    X = np.asarray(X, dtype=np.float32)
+    if not np.isfinite(X).all():
+        n_bad = int((~np.isfinite(X)).reshape(len(X), -1).any(axis=1).sum())
+        raise ImageInputError(
+            f"X contains NaN or infinite pixel values in {n_bad} of {len(X)} images. "
+            f"Remove those images or replace the values, e.g. with np.nan_to_num(X)."
+        )
+    return X
+
+
+def _to_nhwc(X: np.ndarray, shape_param: tuple[int, ...] | None) -> np.ndarray:
+    if X.ndim == 2:
+        n, d = X.shape
+        if shape_param is None:
+            side = math.isqrt(d)
+            if side * side != d:
+                raise ImageInputError(
+                    f"X is 2-D with {d} values per row, which is not a square image; pass "
+                    f"image_shape=(height, width) or (height, width, channels), or give X "
+                    f"as (n_samples, height, width[, channels])."
+                )
+            shape_param = (side, side)
+        if math.prod(shape_param) != d:
+            raise ImageInputError(
+                f"image_shape={shape_param} holds {math.prod(shape_param)} values but X has "
+                f"{d} values per row."
+            )
+        X = X.reshape((n, *shape_param))
+    if X.ndim == 3:
+        X = X[..., np.newaxis]
+    if X.ndim != 4:
+        raise ImageInputError(
+            f"X has {X.ndim} dimensions (shape {X.shape}); expected (n_samples, height, "
+            f"width) for grayscale or (n_samples, height, width, channels), channels last."
+        )
+    channels = X.shape[-1]
+    if channels not in SUPPORTED_CHANNELS:
+        hint = (
+            " It looks channels-first; use np.moveaxis(X, 1, -1)."
+            if X.shape[1] in SUPPORTED_CHANNELS
+            else ""
+        )
+        hint += " Drop the alpha channel with X[..., :3]." if channels == 4 else ""
+        raise ImageInputError(
+            f"X has {channels} channels (shape {X.shape}); expected 1 (grayscale) or 3 "
+            f"(RGB), channels last.{hint}"
+        )
+    return X
+
+
+def check_labels(y, n_samples: int) -> np.ndarray:
+    """Validate classification labels for ``n_samples`` images.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Class labels: integers, strings or any hashable values of one type.
+    n_samples : int
+        The number of images in ``X``.
+
+    Returns
+    -------
+    y : ndarray of shape (n_samples,)
+
+    Raises
+    ------
+    ImageInputError
+        If ``y`` is missing, not 1-D, has another length than ``X``, contains NaN,
+        holds continuous values, or has fewer than two classes.
+    """
+    if y is None:
+        raise ImageInputError("y is None; a classifier needs one label per image: fit(X, y).")
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y.ravel()
+    if y.ndim != 1:
+        raise ImageInputError(
+            f"y must be 1-D with one label per image; got shape {y.shape}. Multi-label "
+            f"and multi-output targets are not supported."
+        )
+    if len(y) != n_samples:
+        raise ImageInputError(
+            f"X has {n_samples} images but y has {len(y)} labels; pass one label per image."
+        )
+    if y.dtype.kind == "f" and np.isnan(y).any():
+        raise ImageInputError(
+            f"y contains NaN in {int(np.isnan(y).sum())} places; remove those images or "
+            f"give them a label."
+        )
+    if y.dtype == object and any(v is None for v in y):
+        raise ImageInputError("y contains None; give every image a label.")
+    try:
+        check_classification_targets(y)
+    except ValueError as exc:
+        raise ImageInputError(
+            f"y looks {type_of_target(y)}, not like class labels ({exc}). Pass integer or "
+            f"string class labels."
+        ) from exc
+    classes = np.unique(y)
+    if len(classes) < 2:
+        raise ImageInputError(
+            f"y has a single class ({classes[0]!r}); a classifier needs at least 2 classes."
+        )
+    return y
+
+
+def check_same_shape(images: np.ndarray, fitted_shape: tuple[int, ...], owner: str) -> None:
+    """Raise when images at predict time differ in size or channels from those at fit."""
+    shape = tuple(images.shape[1:])
+    if shape == tuple(fitted_shape):
+        return
+    if shape[-1] != fitted_shape[-1]:
+        raise ImageInputError(
+            f"{owner} was fitted on images with {fitted_shape[-1]} channel(s) but X has "
+            f"{shape[-1]}. Convert them the same way as at fit (e.g. with "
+            f"sklimg.preprocessing.ToRGB or Grayscale in the pipeline)."
+        )
+    raise ImageInputError(
+        f"{owner} was fitted on images of height x width {fitted_shape[:2]} but X has "
+        f"{shape[:2]}. Resize them the same way as at fit, e.g. with a "
+        f"sklimg.preprocessing.Resize step in a Pipeline before the classifier."
+    )

@@ -1,0 +1,35 @@
+"""Shared fixtures: fixed seeds and threads, a private TORCH_HOME, digits data."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.model_selection import train_test_split
+
+from sklimg.datasets import load_digits_images
+
+# Two threads: the CI machine has two cores, and fixed threads make timings and
+# floating point reductions repeat.
+torch.set_num_threads(2)
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path_factory, monkeypatch):
+    """Seed every test and give it an empty torch hub cache, so nothing is downloaded
+    or read from the user's cache by accident."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch_home")))
+    np.random.seed(0)  # noqa: NPY002  (seeds code that still uses the legacy global state)
+    torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def digits_split():
+    """Digits as 8x8 images, split 75/25 stratified: (X_train, X_test, y_train, y_test)."""
+    X, y = load_digits_images(return_X_y=True)
+    return train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
+
+
+@pytest.fixture(scope="session")
+def small_digits(digits_split):
+    """300 training digits: enough for a model to learn something in a second."""
+    X_train, _, y_train, _ = digits_split
+    return X_train[:300], y_train[:300]
