@@ -40,7 +40,11 @@ def test_list_of_arrays():
         (np.zeros((0, 8, 8)), ImageInputError, "empty"),
         ([], ImageInputError, "empty"),
         (np.zeros((3, 0, 8)), ImageInputError, "0 pixels"),
-        (np.zeros((2, 8, 8, 5)), ImageInputError, r"5 channels .* expected 1 \(grayscale\) or 3"),
+        (
+            np.zeros((2, 8, 8, 5)),
+            ImageInputError,
+            r"5 channels .* expected 1 or 3 \(1 grayscale, 3 RGB\)",
+        ),
         (np.zeros((2, 8, 8, 4)), ImageInputError, r"Drop the alpha channel with X\[\.\.\., :3\]"),
         (np.zeros((2, 3, 8, 8)), ImageInputError, r"channels-first; use np.moveaxis\(X, 1, -1\)"),
         (np.zeros((2, 50)), ImageInputError, "not a square image; pass image_shape"),

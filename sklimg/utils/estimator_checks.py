@@ -245,13 +245,13 @@ _IMAGE_CHECKS = (
     check_params_unchanged_by_fit,
     check_input_not_modified,
     check_predict_keeps_state,
-    check_uint8_matches_float,
     check_list_input,
     check_bad_images_raise,
     check_set_params_then_fit,
 )
 
 _CLASSIFIER_CHECKS = (
+    check_uint8_matches_float,
     check_classifier_labels,
     check_classifier_one_label,
     check_classifier_learns,

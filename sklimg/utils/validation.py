@@ -15,7 +15,13 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 
 from sklimg.exceptions import ImageDtypeError, ImageInputError
 
-__all__ = ["check_image_shape_param", "check_images", "check_labels", "check_same_shape"]
+__all__ = [
+    "check_image_list",
+    "check_image_shape_param",
+    "check_images",
+    "check_labels",
+    "check_same_shape",
+]
 
 #: Channel counts a batch of images may have: grayscale and RGB.
 SUPPORTED_CHANNELS = (1, 3)
@@ -63,7 +69,7 @@ def _looks_like_paths(X) -> bool:
     return len(X) > 0 and isinstance(X[0], (str, bytes, os.PathLike))
 
 
-def check_images(X, *, image_shape=None) -> np.ndarray:
+def check_images(X, *, image_shape=None, channels=SUPPORTED_CHANNELS) -> np.ndarray:
     """Validate a batch of images and return it as ``(n, H, W, C)``.
 
     Parameters
@@ -75,6 +81,8 @@ def check_images(X, *, image_shape=None) -> np.ndarray:
         unambiguous (64 values -> 8x8).
     image_shape : tuple of int, default=None
         ``(H, W)`` or ``(H, W, C)`` of each row when ``X`` is 2-D.
+    channels : tuple of int, default=(1, 3)
+        Accepted channel counts.
 
     Returns
     -------
@@ -138,8 +146,11 @@ def check_images(X, *, image_shape=None) -> np.ndarray:
             f"width of at least 1."
         )
 
-    X = _to_nhwc(X, shape_param)
+    return _convert_pixels(_to_nhwc(X, shape_param, channels))
 
+
+def _convert_pixels(X: np.ndarray) -> np.ndarray:
+    """uint8 kept; uint16 and bool scaled to [0, 1]; other numbers as float32; finite."""
     if X.dtype == np.uint8:
         return X
     if X.dtype == np.bool_:
@@ -156,7 +167,43 @@ def check_images(X, *, image_shape=None) -> np.ndarray:
     return X
 
 
-def _to_nhwc(X: np.ndarray, shape_param: tuple[int, ...] | None) -> np.ndarray:
+def check_image_list(X, *, channels=SUPPORTED_CHANNELS):
+    """Validate images that may differ in size, for steps such as ``Resize``.
+
+    Parameters
+    ----------
+    X : array-like of shape (n, H, W[, C]) or list of arrays of shape (H, W[, C])
+    channels : tuple of int, default=(1, 3)
+        Accepted channel counts.
+
+    Returns
+    -------
+    images : ndarray of shape (n, H, W, C), or list of ndarray of shape (H, W, C)
+        An array when all images share a shape, else a list; pixel types converted as
+        in :func:`check_images`.
+    """
+    if isinstance(X, (list, tuple)) and len(X) and not _looks_like_paths(X):
+        arrays = [np.asarray(x) for x in X]
+        if any(a.shape != arrays[0].shape for a in arrays):
+            out = []
+            for i, a in enumerate(arrays):
+                if a.ndim not in (2, 3):
+                    raise ImageInputError(
+                        f"Image {i} of X has shape {a.shape}; expected (height, width) or "
+                        f"(height, width, channels)."
+                    )
+                if a.dtype.kind not in "biuf":
+                    raise ImageDtypeError(
+                        f"Image {i} of X has dtype {a.dtype}; expected numeric pixels."
+                    )
+                out.append(_convert_pixels(_to_nhwc(a[np.newaxis], None, channels))[0])
+            return out
+    return check_images(X, channels=channels)
+
+
+def _to_nhwc(
+    X: np.ndarray, shape_param: tuple[int, ...] | None, channels=SUPPORTED_CHANNELS
+) -> np.ndarray:
     if X.ndim == 2:
         n, d = X.shape
         if shape_param is None:
@@ -181,17 +228,20 @@ def _to_nhwc(X: np.ndarray, shape_param: tuple[int, ...] | None) -> np.ndarray:
             f"X has {X.ndim} dimensions (shape {X.shape}); expected (n_samples, height, "
             f"width) for grayscale or (n_samples, height, width, channels), channels last."
         )
-    channels = X.shape[-1]
-    if channels not in SUPPORTED_CHANNELS:
+    n_channels = X.shape[-1]
+    if n_channels not in channels:
         hint = (
-            " It looks channels-first; use np.moveaxis(X, 1, -1)."
-            if X.shape[1] in SUPPORTED_CHANNELS
+            " It looks channels-first; use np.moveaxis(X, 1, -1)." if X.shape[1] in channels else ""
+        )
+        hint += (
+            " Drop the alpha channel with X[..., :3] or add a sklimg.preprocessing.ToRGB step."
+            if n_channels == 4
             else ""
         )
-        hint += " Drop the alpha channel with X[..., :3]." if channels == 4 else ""
+        expected = " or ".join(str(c) for c in channels)
         raise ImageInputError(
-            f"X has {channels} channels (shape {X.shape}); expected 1 (grayscale) or 3 "
-            f"(RGB), channels last.{hint}"
+            f"X has {n_channels} channels (shape {X.shape}); expected {expected} "
+            f"(1 grayscale, 3 RGB), channels last.{hint}"
         )
     return X
 

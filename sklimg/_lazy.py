@@ -1,0 +1,142 @@
+"""LazyImages: a sequence of images decoded (and transformed) only when accessed.
+
+File paths become ``LazyImages``; preprocessing steps add per-image operations to it
+instead of decoding everything, and the classifier decodes batch by batch in DataLoader
+workers, so memory does not grow with the number of images. It supports the indexing
+scikit-learn's cross-validation uses (``X[indices, ...]``), so ``GridSearchCV`` splits
+it without decoding anything.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from sklimg.exceptions import ImageInputError
+from sklimg.io import check_image_file, read_image
+
+__all__ = ["LazyImages", "is_path_sequence"]
+
+
+def is_path_sequence(X) -> bool:
+    """Whether ``X`` is a 1-D array or list of file paths."""
+    if isinstance(X, np.ndarray):
+        return X.ndim == 1 and (
+            X.dtype.kind in "US"
+            or (X.dtype == object and X.size > 0 and isinstance(X[0], (str, os.PathLike)))
+        )
+    return (
+        isinstance(X, (list, tuple))
+        and len(X) > 0
+        and all(isinstance(x, (str, os.PathLike)) for x in X)
+    )
+
+
+class LazyImages:
+    """Images decoded on access: a source plus per-image operations.
+
+    Parameters
+    ----------
+    source : sequence of path-like, or sequence of arrays
+        Image files, or images already in memory (possibly of different sizes).
+    ops : sequence of callables, default=()
+        Applied in order to each ``(H, W, C)`` image when it is accessed. An op with a
+        true ``random`` attribute (augmentation) draws from torch's random generator,
+        so each access gives a new version.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklimg.preprocessing import LazyImages
+    >>> lazy = LazyImages([np.zeros((4, 4, 1)), np.ones((2, 2, 1))])
+    >>> len(lazy), lazy[1].shape
+    (2, (2, 2, 1))
+    >>> len(lazy[np.array([1])])
+    1
+    """
+
+    def __init__(self, source: Sequence, ops: Sequence[Callable] = ()) -> None:
+        if isinstance(source, np.ndarray) and source.dtype != object and source.ndim > 1:
+            self.source = source
+        else:
+            items = np.empty(len(source), dtype=object)
+            items[:] = [os.fspath(s) if isinstance(s, os.PathLike) else s for s in source]
+            self.source = items
+        self.ops = tuple(ops)
+
+    @property
+    def are_paths(self) -> bool:
+        """Whether the source is image files."""
+        return len(self.source) > 0 and isinstance(self.source[0], str)
+
+    @property
+    def random(self) -> bool:
+        """Whether an operation is random (augmentation): each access differs."""
+        return any(getattr(op, "random", False) for op in self.ops)
+
+    @property
+    def shape(self) -> tuple[int]:
+        """``(n_images,)``; scikit-learn reads the number of samples from it."""
+        return (len(self.source),)
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, key):
+        if isinstance(key, tuple):  # scikit-learn indexes as X[indices, ...]
+            key = key[0]
+        if isinstance(key, (int, np.integer)):
+            return self.load(int(key))
+        return LazyImages(self.source[key], self.ops)
+
+    def __iter__(self):
+        return (self.load(i) for i in range(len(self)))
+
+    def __repr__(self) -> str:
+        kind = "files" if self.are_paths else "in-memory images"
+        ops = ", ".join(getattr(op, "__name__", type(op).__name__) for op in self.ops)
+        return f"LazyImages({len(self)} {kind}{', ops: ' + ops if ops else ''})"
+
+    def with_op(self, op: Callable) -> LazyImages:
+        """A new LazyImages with ``op`` applied after the existing operations."""
+        return LazyImages(self.source, (*self.ops, op))
+
+    def check_files(self, max_reported: int = 10) -> None:
+        """Check every file's header before any work starts; report all bad files at once.
+
+        Raises
+        ------
+        ImageInputError
+            Listing up to ``max_reported`` bad files and what is wrong with each.
+        """
+        if not self.are_paths:
+            return
+        problems = []
+        for path in self.source:
+            try:
+                check_image_file(path)
+            except ImageInputError as exc:
+                problems.append(str(exc))
+        if problems:
+            shown = "\n  ".join(problems[:max_reported])
+            more = (
+                f"\n  ... and {len(problems) - max_reported} more"
+                if len(problems) > max_reported
+                else ""
+            )
+            raise ImageInputError(
+                f"{len(problems)} of {len(self)} image files cannot be used; fix or remove "
+                f"them:\n  {shown}{more}"
+            )
+
+    def load(self, i: int) -> np.ndarray:
+        """Decode image ``i`` and apply the operations: ``(H, W, C)``."""
+        item = self.source[i]
+        image = read_image(item) if isinstance(item, str) else np.asarray(item)
+        if image.ndim == 2:
+            image = image[..., None]
+        for op in self.ops:
+            image = op(image)
+        return image

@@ -1,0 +1,102 @@
+"""The base of per-image transformers: eager on arrays, lazy on files and LazyImages."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from sklimg._lazy import LazyImages, is_path_sequence
+from sklimg.utils.validation import check_image_list
+
+__all__ = ["ImageTransformer"]
+
+
+class _Op:
+    """A fitted transformer's per-image function, frozen (copied) and picklable."""
+
+    def __init__(self, transformer: ImageTransformer) -> None:
+        self.transformer = copy.deepcopy(transformer)
+        self.random = getattr(self.transformer, "_random_op", False)
+        self.__name__ = type(transformer).__name__
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        return self.transformer._transform_one(image)
+
+
+class ImageTransformer(TransformerMixin, BaseEstimator):
+    """Base class of transformers that map each image to a new image.
+
+    Subclasses implement ``_transform_one(image) -> image`` on one ``(H, W, C)`` array,
+    and may override ``_transform_array`` with a vectorised version for a stacked
+    ``(n, H, W, C)`` batch. ``transform`` then works on:
+
+    - arrays ``(n, H, W[, C])`` and lists of arrays (possibly of different sizes):
+      eagerly, returning an array when the results share a shape, else a list;
+    - file paths and :class:`LazyImages`: lazily, returning ``LazyImages`` with the
+      operation appended, so nothing is decoded until the classifier reads a batch.
+    """
+
+    #: Channel counts accepted on input (RGBA allowed: ToRGB turns it into RGB).
+    _accepted_channels = (1, 3, 4)
+
+    def fit(self, X, y=None):
+        """Validate the parameters; stateless transformers learn nothing.
+
+        Parameters
+        ----------
+        X : array-like of images, list of arrays, file paths or LazyImages
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        return self
+
+    def transform(self, X):
+        """Transform each image.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, H, W[, C]), list of arrays, file paths or LazyImages
+
+        Returns
+        -------
+        X_new : ndarray, list of arrays, or LazyImages
+            Same kind as the input: lazy inputs stay lazy.
+        """
+        self._check_fitted()
+        if is_path_sequence(X):
+            X = LazyImages(X)
+            X.check_files()
+        if isinstance(X, LazyImages):
+            return X.with_op(_Op(self))
+        images = check_image_list(X, channels=self._accepted_channels)
+        if isinstance(images, np.ndarray):
+            return self._transform_array(images)
+        return _stack_if_same_shape([self._transform_one(image) for image in images])
+
+    def _check_fitted(self) -> None:
+        """Stateless transformers need no fit; stateful ones override this."""
+
+    def _transform_array(self, images: np.ndarray):
+        return _stack_if_same_shape([self._transform_one(image) for image in images])
+
+    def _transform_one(self, image: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        tags.requires_fit = False
+        return tags
+
+
+def _stack_if_same_shape(images: list[np.ndarray]):
+    if images and all(image.shape == images[0].shape for image in images):
+        return np.stack(images)
+    return images
