@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from abc import ABCMeta, abstractmethod
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -25,7 +26,7 @@ class _Op:
         return self.transformer._transform_one(image)
 
 
-class ImageTransformer(TransformerMixin, BaseEstimator):
+class ImageTransformer(TransformerMixin, BaseEstimator, metaclass=ABCMeta):
     """Base class of transformers that map each image to a new image.
 
     Subclasses implement ``_transform_one(image) -> image`` on one ``(H, W, C)`` array,
@@ -85,8 +86,9 @@ class ImageTransformer(TransformerMixin, BaseEstimator):
     def _transform_array(self, images: np.ndarray):
         return _stack_if_same_shape([self._transform_one(image) for image in images])
 
+    @abstractmethod
     def _transform_one(self, image: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """Transform one ``(H, W, C)`` image."""
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
