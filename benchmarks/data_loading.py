@@ -2,7 +2,7 @@
 
 skorch's default wraps X in ``skorch.dataset.Dataset`` and a ``DataLoader`` that calls
 ``__getitem__`` per image and collates. sklimg keeps the images as one tensor and
-slices batches (``sklimg._torch_data.TensorBatchLoader``). Both are timed side by side,
+slices batches (``sklimg._torch_data.ImageBatchLoader``). Both are timed side by side,
 alone (one epoch of batches) and inside one training epoch of the default CNN.
 
     python benchmarks/data_loading.py [--quick]
@@ -14,7 +14,7 @@ from _common import best_of, parse_args, report
 from skorch.dataset import Dataset as SkorchDataset
 from torch.utils.data import DataLoader
 
-from sklimg._torch_data import ImageTensorDataset, TensorBatchLoader, images_to_tensor
+from sklimg._torch_data import ImageBatchLoader, ImageTensorDataset, images_to_tensor
 from sklimg.backbones import SmallCNN, TinyCNN
 
 args = parse_args(__doc__)
@@ -25,7 +25,7 @@ images = rng.integers(0, 256, size=(n, 28, 28, 1), dtype=np.uint8)  # Fashion-MN
 labels = rng.integers(0, 10, size=n)
 
 tensor = images_to_tensor(images)
-sliced = TensorBatchLoader(
+sliced = ImageBatchLoader(
     ImageTensorDataset(tensor, torch.from_numpy(labels)), batch_size=batch_size, shuffle=True
 )
 per_sample = DataLoader(

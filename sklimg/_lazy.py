@@ -57,14 +57,21 @@ class LazyImages:
     1
     """
 
-    def __init__(self, source: Sequence, ops: Sequence[Callable] = ()) -> None:
+    def __init__(
+        self, source: Sequence, ops: Sequence[Callable] = (), *, _files_checked: bool = False
+    ) -> None:
         if isinstance(source, np.ndarray) and source.dtype != object and source.ndim > 1:
             self.source = source
         else:
             items = np.empty(len(source), dtype=object)
-            items[:] = [os.fspath(s) if isinstance(s, os.PathLike) else s for s in source]
+            # Plain str (not np.str_): paths appear in error messages.
+            items[:] = [
+                os.fspath(s) if isinstance(s, os.PathLike) else str(s) if isinstance(s, str) else s
+                for s in source
+            ]
             self.source = items
         self.ops = tuple(ops)
+        self._files_checked = _files_checked
 
     @property
     def are_paths(self) -> bool:
@@ -89,7 +96,7 @@ class LazyImages:
             key = key[0]
         if isinstance(key, (int, np.integer)):
             return self.load(int(key))
-        return LazyImages(self.source[key], self.ops)
+        return LazyImages(self.source[key], self.ops, _files_checked=self._files_checked)
 
     def __iter__(self):
         return (self.load(i) for i in range(len(self)))
@@ -99,19 +106,32 @@ class LazyImages:
         ops = ", ".join(getattr(op, "__name__", type(op).__name__) for op in self.ops)
         return f"LazyImages({len(self)} {kind}{', ops: ' + ops if ops else ''})"
 
+    def without_random(self) -> LazyImages | np.ndarray:
+        """The images before augmentation: random operations dropped.
+
+        Returns the in-memory source array itself when nothing else is left to apply.
+        """
+        ops = tuple(op for op in self.ops if not getattr(op, "random", False))
+        if not ops and self.source.dtype != object:
+            return self.source
+        return LazyImages(self.source, ops, _files_checked=self._files_checked)
+
     def with_op(self, op: Callable) -> LazyImages:
         """A new LazyImages with ``op`` applied after the existing operations."""
-        return LazyImages(self.source, (*self.ops, op))
+        return LazyImages(self.source, (*self.ops, op), _files_checked=self._files_checked)
 
     def check_files(self, max_reported: int = 10) -> None:
         """Check every file's header before any work starts; report all bad files at once.
+
+        Checked once: views made from this one by indexing or adding operations share
+        the result, so cross-validation does not re-read every header for each fold.
 
         Raises
         ------
         ImageInputError
             Listing up to ``max_reported`` bad files and what is wrong with each.
         """
-        if not self.are_paths:
+        if not self.are_paths or self._files_checked:
             return
         problems = []
         for path in self.source:
@@ -130,6 +150,7 @@ class LazyImages:
                 f"{len(problems)} of {len(self)} image files cannot be used; fix or remove "
                 f"them:\n  {shown}{more}"
             )
+        self._files_checked = True
 
     def load(self, i: int) -> np.ndarray:
         """Decode image ``i`` and apply the operations: ``(H, W, C)``."""

@@ -1,19 +1,27 @@
-"""Feeding images to torch: one preloaded tensor, batched by slicing.
+"""Feeding images to torch, from memory or from files.
 
-skorch's default path calls ``Dataset.__getitem__`` once per image and collates the
-results; for small images that costs more than the network (see
-``benchmarks/data_loading.py``). Here the images are one ``(N, C, H, W)`` tensor and a
-batch is one ``index_select``. ``uint8`` images stay ``uint8`` until they reach the
-device, a quarter of the memory and of the host-to-device traffic.
+In memory: the images are one ``(N, C, H, W)`` tensor and a batch is one
+``index_select`` (skorch's default path calls ``Dataset.__getitem__`` per image and
+collates, 30-45x slower to iterate; see ``benchmarks/data_loading.py``). ``uint8`` images
+stay ``uint8`` until they reach the device: a quarter of the memory and traffic.
+
+Lazy (:class:`~sklimg.preprocessing.LazyImages`: files, or images with random
+augmentation): a torch ``DataLoader`` decodes and transforms each batch in worker
+processes, so memory does not grow with the number of images. Random operations are
+seeded per image from a seed drawn once per epoch, so an epoch's augmentations depend
+on the classifier's ``random_state`` only, not on the number of workers.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import DataLoader, Dataset, Subset
 
-__all__ = ["ImageTensorDataset", "TensorBatchLoader", "images_to_tensor"]
+from sklimg._lazy import LazyImages
+from sklimg.exceptions import ImageInputError
+
+__all__ = ["ImageBatchLoader", "ImageTensorDataset", "LazyImageDataset", "images_to_tensor"]
 
 
 def images_to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -21,11 +29,15 @@ def images_to_tensor(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
 
 
-class ImageTensorDataset(Dataset):
-    """Images as one tensor ``(N, C, H, W)``, with optional integer labels.
+def image_to_float(image: np.ndarray) -> np.ndarray:
+    """One decoded image as float32, uint8 scaled to [0, 1], so batches share a dtype."""
+    if image.dtype == np.uint8:
+        return image.astype(np.float32) / np.float32(255)
+    return image.astype(np.float32, copy=False)
 
-    Works with any torch ``DataLoader`` too; :class:`TensorBatchLoader` is the fast path.
-    """
+
+class ImageTensorDataset(Dataset):
+    """Images as one tensor ``(N, C, H, W)``, with optional integer labels."""
 
     def __init__(self, X: torch.Tensor, y: torch.Tensor | None = None) -> None:
         self.X = X
@@ -38,34 +50,107 @@ class ImageTensorDataset(Dataset):
         return self.X[i], (self.y[i] if self.y is not None else torch.tensor(0))
 
 
-def _base_and_indices(dataset) -> tuple[ImageTensorDataset, torch.Tensor | None]:
+class _Failed:
+    """What a worker returns instead of raising, so the main process can raise a
+    clean error (a DataLoader re-raises worker errors wrapped in a traceback)."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+class LazyImageDataset(Dataset):
+    """Images decoded per item from :class:`LazyImages`, with optional labels.
+
+    Items are requested as ``(index, epoch_seed)`` by :class:`ImageBatchLoader`.
+    """
+
+    def __init__(self, images: LazyImages, y: torch.Tensor | None = None) -> None:
+        self.images = images
+        self.y = y
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def describe(self, i: int) -> str:
+        item = self.images.source[i]
+        return f"image {i} ({item!r})" if isinstance(item, str) else f"image {i}"
+
+    def __getitem__(self, key):
+        i, seed = key if isinstance(key, tuple) else (key, None)
+        try:
+            if seed is not None and self.images.random:
+                # The CPU generator alone: torch.manual_seed also queues CUDA seeding,
+                # which costs a stack trace (~1 ms) per call.
+                generator = torch.default_generator
+                state = generator.get_state()
+                generator.manual_seed((seed * 1_000_003 + i) % (2**63))
+                try:
+                    image = self.images.load(i)
+                finally:
+                    generator.set_state(state)
+            else:
+                image = self.images.load(i)
+        except Exception as exc:  # reported by the main process, naming the image
+            return _Failed(f"Could not load {self.describe(i)}: {exc}")
+        if image.ndim == 2:
+            image = image[..., None]
+        # A copy: decoded images can be read-only views, which torch does not accept.
+        tensor = torch.from_numpy(np.array(image_to_float(image).transpose(2, 0, 1)))
+        label = self.y[i] if self.y is not None else None
+        return tensor, label, i
+
+
+def _collate(items):
+    for item in items:
+        if isinstance(item, _Failed):
+            return item
+    first = items[0][0].shape
+    for tensor, _, i in items:
+        if tensor.shape != first:
+            return _Failed(
+                f"Images in a batch differ in size: image {items[0][2]} is (C, H, W) = "
+                f"{tuple(first)} but image {i} is {tuple(tensor.shape)}. Add a resizing "
+                f"step, e.g. sklimg.preprocessing.Resize((64, 64)), before the classifier."
+            )
+    X = torch.stack([tensor for tensor, _, _ in items])
+    y = torch.stack([label for _, label, _ in items]) if items[0][1] is not None else None
+    return X, y
+
+
+def _base_and_indices(dataset) -> tuple[Dataset, torch.Tensor | None]:
     """Unwrap the ``Subset`` skorch's ``ValidSplit`` makes into (base dataset, indices)."""
     indices = None
     while isinstance(dataset, Subset):
         idx = torch.as_tensor(np.asarray(dataset.indices), dtype=torch.long)
         indices = idx if indices is None else idx[indices]
         dataset = dataset.dataset
-    if not isinstance(dataset, ImageTensorDataset):
+    if not isinstance(dataset, (ImageTensorDataset, LazyImageDataset)):
         raise TypeError(
-            f"TensorBatchLoader needs an ImageTensorDataset (or a Subset of one); got "
-            f"{type(dataset).__name__}."
+            f"ImageBatchLoader needs an ImageTensorDataset or LazyImageDataset (or a Subset "
+            f"of one); got {type(dataset).__name__}."
         )
     return dataset, indices
 
 
-class TensorBatchLoader:
-    """Mini-batches of an :class:`ImageTensorDataset` by tensor slicing.
+class ImageBatchLoader:
+    """Mini-batches of an image dataset: tensor slicing in memory, workers for files.
 
-    Takes the arguments skorch passes to its iterators (``batch_size``, ``shuffle``);
-    shuffling draws from torch's global generator, which the classifier seeds.
+    Takes the arguments skorch passes to its iterators. Shuffling and epoch seeds draw
+    from torch's global generator, which the classifier seeds.
 
     Parameters
     ----------
-    dataset : ImageTensorDataset or torch.utils.data.Subset of one
+    dataset : ImageTensorDataset, LazyImageDataset, or a torch Subset of one
     batch_size : int, default=128
     shuffle : bool, default=False
     drop_singleton : bool, default=False
         Skip a last batch of one image, which BatchNorm cannot train on.
+    num_workers : int, default=0
+        DataLoader worker processes for lazy datasets (0: decode in this process).
+    expected_shape : tuple of int or None, default=None
+        ``(C, H, W)`` every lazy batch must have (the shape seen at fit).
+    pin_memory : bool, default=False
+        Pin lazy batches in page-locked memory (faster copies to a CUDA device).
     """
 
     def __init__(
@@ -74,11 +159,17 @@ class TensorBatchLoader:
         batch_size: int = 128,
         shuffle: bool = False,
         drop_singleton: bool = False,
+        num_workers: int = 0,
+        expected_shape: tuple[int, ...] | None = None,
+        pin_memory: bool = False,
     ) -> None:
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.drop_singleton = drop_singleton
+        self.num_workers = num_workers
+        self.expected_shape = expected_shape
+        self.pin_memory = pin_memory
         self._base, self._indices = _base_and_indices(dataset)
 
     def __len__(self) -> int:
@@ -88,19 +179,52 @@ class TensorBatchLoader:
             n_batches -= 1
         return n_batches
 
-    def __iter__(self):
-        X, y = self._base.X, self._base.y
-        n = len(self.dataset)
-        order = torch.randperm(n) if self.shuffle else None
+    def _order(self) -> torch.Tensor | None:
+        order = torch.randperm(len(self.dataset)) if self.shuffle else None
         if self._indices is not None:
             order = self._indices if order is None else self._indices[order]
+        return order
+
+    def __iter__(self):
+        if isinstance(self._base, ImageTensorDataset):
+            return self._iter_tensor()
+        return self._iter_lazy()
+
+    def _iter_tensor(self):
+        X, y = self._base.X, self._base.y
+        n = len(self.dataset)
+        order = self._order()
         for b in range(len(self)):
             lo, hi = b * self.batch_size, min((b + 1) * self.batch_size, n)
             if order is None:
-                xb = X[lo:hi]
-                yb = y[lo:hi] if y is not None else None
+                yield X[lo:hi], (y[lo:hi] if y is not None else None)
             else:
                 idx = order[lo:hi]
-                xb = X.index_select(0, idx)
-                yb = y.index_select(0, idx) if y is not None else None
-            yield xb, yb
+                yield X.index_select(0, idx), (y.index_select(0, idx) if y is not None else None)
+
+    def _iter_lazy(self):
+        order = self._order()
+        if order is None:
+            order = torch.arange(len(self.dataset))
+        epoch_seed = int(torch.randint(0, 2**31 - 1, ()))
+        keys = [(int(i), epoch_seed) for i in order]
+        batches = [keys[b * self.batch_size : (b + 1) * self.batch_size] for b in range(len(self))]
+        loader = DataLoader(
+            self._base,
+            batch_sampler=batches,
+            num_workers=self.num_workers,
+            collate_fn=_collate,
+            pin_memory=self.pin_memory,
+        )
+        for batch in loader:
+            if isinstance(batch, _Failed):
+                raise ImageInputError(batch.message)
+            if self.expected_shape is not None and tuple(batch[0].shape[1:]) != tuple(
+                self.expected_shape
+            ):
+                raise ImageInputError(
+                    f"A batch has images of (C, H, W) = {tuple(batch[0].shape[1:])} where "
+                    f"{tuple(self.expected_shape)} was expected (the size at fit). Add a "
+                    f"resizing step, e.g. sklimg.preprocessing.Resize, before the classifier."
+                )
+            yield batch

@@ -16,7 +16,7 @@ from skorch.dataset import ValidSplit, unpack_data
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from sklimg._torch_data import TensorBatchLoader
+from sklimg._torch_data import ImageBatchLoader
 
 __all__ = ["OPTIMIZERS", "build_net"]
 
@@ -85,7 +85,8 @@ class PreciseBatchNorm(Callback):
                 m.eval()  # frozen statistics must not move during the pass
         seen = 0
         with torch.no_grad():
-            for xb, _ in TensorBatchLoader(train_set, batch_size=net.batch_size, shuffle=True):
+            loader_params = {**net.get_params_for("iterator_train"), "batch_size": net.batch_size}
+            for xb, _ in ImageBatchLoader(train_set, **loader_params):
                 if seen >= self.max_images:
                     break
                 if len(xb) > 1:
@@ -118,6 +119,8 @@ def build_net(
     device: str,
     seed: int,
     verbose: int,
+    num_workers: int = 0,
+    expected_shape: tuple[int, ...] | None = None,
 ) -> NeuralNetClassifier:
     """Configure the skorch net that trains ``module``; see :class:`ImageClassifier`."""
     if isinstance(optimizer, str):
@@ -156,11 +159,20 @@ def build_net(
         optimizer__weight_decay=weight_decay,
         max_epochs=max_epochs,
         batch_size=batch_size,
-        iterator_train=TensorBatchLoader,
-        iterator_valid=TensorBatchLoader,
+        iterator_train=ImageBatchLoader,
+        iterator_valid=ImageBatchLoader,
         iterator_train__shuffle=True,
         iterator_train__drop_singleton=True,
         iterator_valid__batch_size=predict_batch_size,
+        **{
+            f"{iterator}__{key}": value
+            for iterator in ("iterator_train", "iterator_valid")
+            for key, value in (
+                ("num_workers", num_workers),
+                ("expected_shape", expected_shape),
+                ("pin_memory", device.startswith("cuda")),
+            )
+        },
         train_split=(
             ValidSplit(validation_fraction, stratified=True, random_state=seed)
             if validation_fraction

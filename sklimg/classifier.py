@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from numbers import Integral, Real
 
@@ -13,16 +14,24 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from sklimg._lazy import LazyImages
 from sklimg._network import ImageNetwork, InputAdapter, make_head
-from sklimg._torch_data import ImageTensorDataset, images_to_tensor
+from sklimg._torch_data import (
+    ImageTensorDataset,
+    LazyImageDataset,
+    image_to_float,
+    images_to_tensor,
+)
 from sklimg._training import OPTIMIZERS, build_net
 from sklimg.backbones import BackboneSpec, resolve_backbone, resolve_weights
 from sklimg.exceptions import ImageInputError
+from sklimg.preprocessing._augment import AUGMENT_POLICIES, Augment
 from sklimg.utils._sklearn_compat import HasMethods, Interval, StrOptions, _fit_context
 from sklimg.utils._torch_utils import resolve_device, seed_from_random_state, seeded
 from sklimg.utils.validation import (
+    SUPPORTED_CHANNELS,
+    as_images,
     check_image_shape_param,
-    check_images,
     check_labels,
     check_same_shape,
 )
@@ -31,6 +40,8 @@ __all__ = ["ImageClassifier"]
 
 # Images used to estimate the per-channel mean/std that normalise from-scratch networks.
 _STATS_SAMPLE = 4096
+# Images decoded from files (or lazy views) for those statistics and the shape checks.
+_LAZY_SAMPLE = 256
 
 
 class ImageClassifier(ClassifierMixin, BaseEstimator):
@@ -67,6 +78,11 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         pretrained backbones get the size of their weights (224 for torchvision);
         backbones trained from scratch get the images' own size (upsampled only below
         the backbone's minimum), with a stride-1 stem for images under 64 pixels.
+    augment : str, Augment or None, default=None
+        Random augmentation of the training images, fresh every epoch and never at
+        prediction: a policy of :class:`~sklimg.preprocessing.Augment` (``"light"``,
+        ``"standard"``, ``"trivialaugment"``, ``"randaugment"``) or an ``Augment``
+        instance. The same as an ``Augment`` step before the classifier in a Pipeline.
     max_epochs : int, default=15
         Passes over the training data.
     batch_size : int, default=64
@@ -97,6 +113,10 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         Seeds weight initialisation, shuffling and the validation split. With an int,
         fitting twice on the CPU gives identical models. Your global torch random state
         is left as it was.
+    num_workers : int or None, default=None
+        DataLoader worker processes that decode files and augment images. ``None``:
+        ``min(4, cpu_count // 2)`` (at least 1) for files or augmentation, none for
+        arrays held in memory, which are batched by slicing.
     verbose : int, default=0
         ``0`` silent; ``1`` prints a table of losses per epoch.
     warm_start : bool, default=False
@@ -142,6 +162,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         "weights": [None, str, HasMethods("__fspath__")],
         "backbone_kwargs": [None, dict],
         "image_shape": [None, tuple, list],
+        "augment": [None, StrOptions(set(AUGMENT_POLICIES)), Augment],
         "input_size": [
             StrOptions({"auto"}),
             Interval(Integral, 1, None, closed="left"),
@@ -160,6 +181,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         "class_weight": [None, StrOptions({"balanced"}), dict],
         "device": [str, torch.device],
         "random_state": ["random_state"],
+        "num_workers": [None, Interval(Integral, 0, None, closed="left")],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
     }
@@ -173,6 +195,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         backbone_kwargs=None,
         image_shape=None,
         input_size="auto",
+        augment=None,
         max_epochs=15,
         batch_size=64,
         lr=2e-3,
@@ -185,6 +208,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         class_weight=None,
         device="auto",
         random_state=None,
+        num_workers=None,
         verbose=0,
         warm_start=False,
     ):
@@ -194,6 +218,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         self.backbone_kwargs = backbone_kwargs
         self.image_shape = image_shape
         self.input_size = input_size
+        self.augment = augment
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -206,6 +231,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         self.class_weight = class_weight
         self.device = device
         self.random_state = random_state
+        self.num_workers = num_workers
         self.verbose = verbose
         self.warm_start = warm_start
 
@@ -216,9 +242,11 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, H, W[, C]) or (n_samples, H * W)
-            Images, channels last, ``uint8`` (0-255) or float. See
-            :func:`sklimg.utils.validation.check_images`.
+        X : array-like of shape (n_samples, H, W[, C]) or (n_samples, H * W), list of \
+                arrays, file paths, or LazyImages
+            Images, channels last, ``uint8`` (0-255) or float (see
+            :func:`sklimg.utils.validation.check_images`); or image files (a 1-D array or
+            list of paths), decoded batch by batch in DataLoader workers.
         y : array-like of shape (n_samples,)
             Class labels of any type.
 
@@ -232,13 +260,14 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         ImageInputError
             For unusable images or labels, before any training starts.
         """
-        images = check_images(X, image_shape=self.image_shape)
+        images = as_images(X, image_shape=self.image_shape)
         y = check_labels(y, len(images))
         device = resolve_device(self.device)
         self._check_params()
+        sample = _sample(images)
         continuing = self.warm_start and hasattr(self, "net_")
         if continuing:
-            self._check_warm_start(images, y)
+            self._check_warm_start(sample, y)
             classes = self.classes_
         else:
             classes = np.unique(y)
@@ -246,16 +275,17 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         validation_fraction = self._validation_fraction()
         _check_validation_split(y_encoded, len(classes), validation_fraction)
 
-        tensor = images_to_tensor(images)
-        dataset = ImageTensorDataset(tensor, torch.from_numpy(y_encoded))
+        train_images = self._augmented(images)
+        dataset = _dataset(train_images, torch.from_numpy(y_encoded))
         seed = seed_from_random_state(self.random_state)
         with seeded(seed, device):
             if continuing:
                 self._reset_lr()
-                self.net_.partial_fit(dataset, y_encoded)
+                self._train(self.net_, dataset, y_encoded, partial=True)
             else:
                 spec = resolve_backbone(self.backbone)
-                module, input_size = self._build_module(spec, images, tensor, len(classes))
+                module, input_size = self._build_module(spec, sample, len(classes))
+                height, width, channels = sample.shape[1:]
                 net = build_net(
                     module,
                     n_classes=len(classes),
@@ -275,18 +305,55 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                     device=device,
                     seed=seed,
                     verbose=self.verbose,
+                    num_workers=self._num_workers(train_images),
+                    expected_shape=(channels, height, width),
                 )
-                net.fit(dataset, y_encoded)
-                # Fitted attributes are set only once training has finished, so a fit
-                # that fails leaves no half-fitted estimator behind.
-                self.net_ = net
-                self.classes_ = classes
-                self.n_classes_ = len(classes)
-                self.backbone_spec_ = spec
-                self.input_shape_ = tuple(int(s) for s in images.shape[1:])
-                self.input_size_ = input_size
-        self.history_ = self.net_.history
+                # Fitted attributes are set once training has finished (or stopped
+                # with weights worth keeping), never half-way.
+                fitted = dict(
+                    classes_=classes,
+                    n_classes_=len(classes),
+                    backbone_spec_=spec,
+                    input_shape_=(int(height), int(width), int(channels)),
+                    input_size_=input_size,
+                )
+                self._train(net, dataset, y_encoded, fitted=fitted)
         return self
+
+    def _train(self, net, dataset, y_encoded, *, partial=False, fitted=None) -> None:
+        """Run skorch; keep what was learned if a bad image stops training part-way."""
+        try:
+            (net.partial_fit if partial else net.fit)(dataset, y_encoded)
+        except ImageInputError as exc:
+            epochs = sum(1 for row in net.history if "train_loss" in row)
+            if not epochs:
+                raise
+            self._set_fitted(net, fitted)
+            raise ImageInputError(
+                f"{exc}\nTraining stopped after {epochs} complete epoch(s); the classifier "
+                f"keeps the weights learned so far. Fix or remove the image, then call fit "
+                f"with warm_start=True to continue."
+            ) from exc
+        self._set_fitted(net, fitted)
+
+    def _set_fitted(self, net, fitted: dict | None) -> None:
+        self.net_ = net
+        for name, value in (fitted or {}).items():
+            setattr(self, name, value)
+        self.history_ = net.history
+
+    def _augmented(self, images):
+        if self.augment is None:
+            return images
+        augment = self.augment if isinstance(self.augment, Augment) else Augment(self.augment)
+        return augment.fit_transform(images)
+
+    def _num_workers(self, images) -> int:
+        if not isinstance(images, LazyImages):
+            return 0
+        if self.num_workers is not None:
+            return self.num_workers
+        return max(1, min(4, (os.cpu_count() or 2) // 2))
 
     def _check_params(self) -> None:
         check_image_shape_param(self.image_shape)
@@ -311,8 +378,8 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             return 0.1
         return self.validation_fraction
 
-    def _check_warm_start(self, images: np.ndarray, y: np.ndarray) -> None:
-        check_same_shape(images, self.input_shape_, type(self).__name__)
+    def _check_warm_start(self, sample: np.ndarray, y: np.ndarray) -> None:
+        check_same_shape(sample, self.input_shape_, type(self).__name__)
         unseen = np.setdiff1d(np.unique(y), self.classes_)
         if len(unseen):
             raise ImageInputError(
@@ -338,9 +405,12 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             ) from exc
 
     def _build_module(
-        self, spec: BackboneSpec, images: np.ndarray, tensor: torch.Tensor, n_classes: int
+        self, spec: BackboneSpec, images: np.ndarray, n_classes: int
     ) -> tuple[ImageNetwork, tuple[int, int]]:
-        """Build adapter -> backbone -> head and check it on two images before training."""
+        """Build adapter -> backbone -> head and check it on two images before training.
+
+        ``images`` are the training images, or a sample of them when they are lazy.
+        """
         state_dict = resolve_weights(spec, pretrained=self.pretrained, weights=self.weights)
         uses_weights = state_dict is not None
         height, width, channels = images.shape[1:]
@@ -353,7 +423,10 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                 f"{channels}. Convert them, e.g. with sklimg.preprocessing.Grayscale."
             )
         net_chans = spec.in_chans or channels
-        if uses_weights and spec.mean is not None:
+        if _already_normalised(images):
+            # e.g. a Normalize step ran before: normalising again would be wrong.
+            mean, std = np.zeros(net_chans), np.ones(net_chans)
+        elif uses_weights and spec.mean is not None:
             mean, std = spec.mean, spec.std
             _warn_if_not_unit_range(images, spec.name)
         else:
@@ -372,24 +445,26 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                 f"{self.backbone_kwargs!r}: {exc}"
             ) from exc
         adapter = InputAdapter(mean, std, net_chans, resize_to)
-        features = _dry_run(adapter, backbone, tensor[:2], spec.name)
+        features = _dry_run(adapter, backbone, images_to_tensor(images[:2]), spec.name)
         head = make_head(tuple(features.shape[1:]), n_classes)
         input_size = resize_to or (height, width)
         return ImageNetwork(adapter, backbone, head), tuple(int(s) for s in input_size)
 
     # ------------------------------------------------------------- predict
-    def _dataset(self, X) -> ImageTensorDataset:
+    def _dataset(self, X):
         check_is_fitted(self)
-        images = check_images(X, image_shape=self.image_shape)
-        check_same_shape(images, self.input_shape_, type(self).__name__)
-        return ImageTensorDataset(images_to_tensor(images))
+        images = as_images(X, image_shape=self.image_shape)
+        first = images if isinstance(images, np.ndarray) else _sample(images, 1)
+        check_same_shape(first, self.input_shape_, type(self).__name__)
+        return _dataset(images)
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities of images ``X``.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, H, W[, C]) or (n_samples, H * W)
+        X : array-like of shape (n_samples, H, W[, C]) or (n_samples, H * W), list of \
+                arrays, file paths, or LazyImages
             Images of the same size and channels as at fit.
 
         Returns
@@ -438,6 +513,48 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         tags.input_tags.three_d_array = True
         tags.classifier_tags.multi_label = False
         return tags
+
+
+def _dataset(images, y: torch.Tensor | None = None):
+    """The torch dataset for in-memory images (one tensor) or lazy ones (per item)."""
+    if isinstance(images, LazyImages):
+        return LazyImageDataset(images, y)
+    return ImageTensorDataset(images_to_tensor(images), y)
+
+
+def _sample(images, n: int = _LAZY_SAMPLE) -> np.ndarray:
+    """The images before augmentation: in memory as they are; otherwise up to ``n``
+    evenly spaced images decoded (float32 in [0, 1]), to learn the shape and the pixel
+    statistics."""
+    if isinstance(images, LazyImages):
+        images = images.without_random()
+    if isinstance(images, np.ndarray):
+        return images
+    indices = np.unique(np.linspace(0, len(images) - 1, min(n, len(images))).astype(int))
+    decoded = []
+    for i in indices:
+        image = images.load(int(i))
+        if image.ndim == 2:
+            image = image[..., None]
+        if decoded and image.shape != decoded[0].shape:
+            raise ImageInputError(
+                f"Images differ in size: image {indices[0]} is {decoded[0].shape} but image "
+                f"{i} is {image.shape} (height, width, channels). Add a resizing step, e.g. "
+                f"make_pipeline(sklimg.preprocessing.Resize((64, 64)), ImageClassifier())."
+            )
+        decoded.append(image_to_float(image))
+    sample = np.stack(decoded)
+    if sample.shape[-1] not in SUPPORTED_CHANNELS:
+        raise ImageInputError(
+            f"The images have {sample.shape[-1]} channels; expected 1 (grayscale) or 3 "
+            f"(RGB). Add a sklimg.preprocessing.ToRGB or Grayscale step."
+        )
+    return sample
+
+
+def _already_normalised(images: np.ndarray) -> bool:
+    """Float pixels below 0 mean a mean/std normalisation already happened."""
+    return images.dtype != np.uint8 and float(images.min()) < -1e-3
 
 
 def _check_validation_split(y_encoded: np.ndarray, n_classes: int, fraction) -> None:

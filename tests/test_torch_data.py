@@ -1,7 +1,7 @@
 import torch
 from torch.utils.data import Subset
 
-from sklimg._torch_data import ImageTensorDataset, TensorBatchLoader
+from sklimg._torch_data import ImageTensorDataset, ImageBatchLoader
 
 
 def _dataset(n=10):
@@ -10,7 +10,7 @@ def _dataset(n=10):
 
 
 def test_batches_cover_every_image_once_in_order():
-    loader = TensorBatchLoader(_dataset(10), batch_size=4)
+    loader = ImageBatchLoader(_dataset(10), batch_size=4)
     batches = list(loader)
     assert len(loader) == len(batches) == 3
     assert [len(xb) for xb, _ in batches] == [4, 4, 2]
@@ -20,7 +20,7 @@ def test_batches_cover_every_image_once_in_order():
 
 
 def test_shuffle_permutes_each_epoch():
-    loader = TensorBatchLoader(_dataset(50), batch_size=50, shuffle=True)
+    loader = ImageBatchLoader(_dataset(50), batch_size=50, shuffle=True)
     torch.manual_seed(0)
     first = next(iter(loader))[1]
     second = next(iter(loader))[1]
@@ -29,18 +29,34 @@ def test_shuffle_permutes_each_epoch():
 
 
 def test_subset_from_a_validation_split():
-    loader = TensorBatchLoader(Subset(Subset(_dataset(10), [9, 7, 5, 3]), [0, 2]), batch_size=8)
+    loader = ImageBatchLoader(Subset(Subset(_dataset(10), [9, 7, 5, 3]), [0, 2]), batch_size=8)
     xb, yb = next(iter(loader))
     assert yb.tolist() == [9, 5] and xb[:, 0, 0, 0].tolist() == [9.0, 5.0]
 
 
 def test_singleton_last_batch_dropped_for_training_only():
-    train = TensorBatchLoader(_dataset(9), batch_size=4, drop_singleton=True)
+    train = ImageBatchLoader(_dataset(9), batch_size=4, drop_singleton=True)
     assert len(train) == 2 and sum(len(x) for x, _ in train) == 8
-    assert len(TensorBatchLoader(_dataset(9), batch_size=4)) == 3
-    assert len(TensorBatchLoader(_dataset(1), batch_size=4, drop_singleton=True)) == 1
+    assert len(ImageBatchLoader(_dataset(9), batch_size=4)) == 3
+    assert len(ImageBatchLoader(_dataset(1), batch_size=4, drop_singleton=True)) == 1
 
 
 def test_unlabelled_images():
     ds = ImageTensorDataset(torch.zeros(3, 1, 2, 2))
-    assert [yb for _, yb in TensorBatchLoader(ds, batch_size=2)] == [None, None]
+    assert [yb for _, yb in ImageBatchLoader(ds, batch_size=2)] == [None, None]
+
+
+def test_lazy_batches_checked_against_the_fitted_shape():
+    import numpy as np
+    import pytest
+
+    from sklimg._torch_data import LazyImageDataset
+    from sklimg.exceptions import ImageInputError
+    from sklimg.preprocessing import LazyImages
+
+    images = LazyImages([np.zeros((4, 4, 1))] * 2 + [np.zeros((6, 6, 1))] * 2)
+    loader = ImageBatchLoader(LazyImageDataset(images), batch_size=2, expected_shape=(1, 4, 4))
+    batches = iter(loader)
+    assert next(batches)[0].shape == (2, 1, 4, 4)
+    with pytest.raises(ImageInputError, match=r"\(C, H, W\) = \(1, 6, 6\) where \(1, 4, 4\)"):
+        next(batches)

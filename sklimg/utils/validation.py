@@ -16,6 +16,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklimg.exceptions import ImageDtypeError, ImageInputError
 
 __all__ = [
+    "as_images",
     "check_image_list",
     "check_image_shape_param",
     "check_images",
@@ -165,6 +166,34 @@ def _convert_pixels(X: np.ndarray) -> np.ndarray:
             f"Remove those images or replace the values, e.g. with np.nan_to_num(X)."
         )
     return X
+
+
+def as_images(X, *, image_shape=None):
+    """Images in memory as a validated array, or files and lazy views as ``LazyImages``.
+
+    Parameters
+    ----------
+    X : array-like, list of arrays, file paths (1-D array or list of str/Path), or
+        LazyImages
+    image_shape : tuple of int, default=None
+        See :func:`check_images`.
+
+    Returns
+    -------
+    images : ndarray of shape (n, H, W, C) or LazyImages
+        File headers are checked up front, so a missing or unreadable file fails here,
+        before any work starts.
+    """
+    from sklimg._lazy import LazyImages, is_path_sequence
+
+    if is_path_sequence(X):
+        X = LazyImages(X)
+    if isinstance(X, LazyImages):
+        if len(X) == 0:
+            raise ImageInputError("X is empty; expected at least one image.")
+        X.check_files()
+        return X
+    return check_images(X, image_shape=image_shape)
 
 
 def check_image_list(X, *, channels=SUPPORTED_CHANNELS):

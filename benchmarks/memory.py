@@ -1,0 +1,91 @@
+"""Peak memory of fit and predict with image files as X, as the number of files grows.
+
+Each size runs in a fresh process that fits an ``ImageClassifier`` on file paths (decoded
+batch by batch in DataLoader workers) and predicts them; it reports its peak resident
+memory. With paths, peak memory should stay flat; the in-memory array row, for
+comparison, holds every image at once.
+
+The child runs with ``MALLOC_MMAP_THRESHOLD_=131072``: glibc otherwise raises its mmap
+threshold after the first freed batch buffer and keeps later ones in the heap, so peak
+RSS drifts by +-100 MB with allocation history rather than data size.
+
+    python benchmarks/memory.py [--quick]
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from _common import parse_args, report
+from PIL import Image
+
+CHILD = r"""
+import json, resource, sys, time
+import numpy as np
+import torch
+torch.set_num_threads(1)
+from sklimg import ImageClassifier
+paths = np.array(json.loads(open(sys.argv[1]).read()))
+labels = np.arange(len(paths)) % 10
+as_array = sys.argv[2] == "array"
+if as_array:
+    from PIL import Image
+    X = np.stack([np.asarray(Image.open(p)) for p in paths])
+else:
+    X = paths
+start = time.perf_counter()
+clf = ImageClassifier(backbone="test_cnn", max_epochs=1, batch_size=256, random_state=0)
+clf.fit(X, labels)
+clf.predict(X)
+seconds = time.perf_counter() - start
+print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "seconds": seconds}))
+"""
+
+
+def write_images(folder: Path, n: int, rng, size: int = 64) -> list[str]:
+    """``n`` RGB PNG files of ``size`` x ``size``: smooth random blobs, so they compress
+    like photos rather than like noise."""
+    paths = []
+    base = rng.integers(0, 256, (n, 8, 8, 3), dtype=np.uint8)
+    for i in range(n):
+        path = folder / f"{i:06d}.png"
+        Image.fromarray(base[i]).resize((size, size), Image.BILINEAR).save(path)
+        paths.append(str(path))
+    return paths
+
+
+def measure(paths: list[str], kind: str) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as listing:
+        json.dump(paths, listing)
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", CHILD, listing.name, kind],
+            capture_output=True, text=True, check=True,
+            env={**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"},
+        )  # fmt: skip
+    finally:
+        Path(listing.name).unlink()
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    args = parse_args(__doc__)
+    sizes = [100, 400] if args.quick else [2_000, 20_000]
+    rng = np.random.default_rng(0)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = write_images(Path(tmp), max(sizes), rng)
+        for kind in ("paths", "array"):
+            for n in sizes:
+                result = measure(paths[:n], kind)
+                rows.append({"input": kind, "n_images": n, **result})
+    report("memory", rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,271 @@
+"""Augment: random image changes at training time only, fresh every epoch.
+
+``Augment`` is a transformer whose ``fit_transform`` differs from ``fit().transform()``
+(scikit-learn allows this; its ``TargetEncoder`` does the same):
+
+- ``fit_transform(X)`` -- what a ``Pipeline`` calls on the training data, and only on
+  the training folds in ``cross_val_score`` and ``GridSearchCV`` -- returns a lazy,
+  re-randomised view (:class:`~sklimg.preprocessing.LazyImages`): the classifier's data
+  loader draws new random versions of the images every epoch;
+- ``transform(X)`` -- what ``predict``, ``predict_proba`` and ``score`` go through --
+  returns ``X`` unchanged.
+
+Randomness comes from torch's generator, which :class:`~sklimg.ImageClassifier` seeds
+per image and epoch from its ``random_state``: training is reproducible, and the same
+whatever the number of DataLoader workers.
+"""
+
+from __future__ import annotations
+
+from numbers import Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from torchvision.transforms import v2
+
+from sklimg._lazy import LazyImages, is_path_sequence
+from sklimg.utils._sklearn_compat import Interval, StrOptions, _fit_context
+from sklimg.utils.validation import check_image_list
+
+__all__ = ["AUGMENT_POLICIES", "Augment"]
+
+#: The presets, as values of the individual parameters. ``auto_policy`` is a torchvision
+#: automatic augmentation applied before the others.
+AUGMENT_POLICIES: dict[str, dict] = {
+    "none": dict(hflip=0.0, vflip=0.0, translate=0.0, rotation=0.0, crop_scale=None,
+                 color_jitter=0.0, auto_policy=None),
+    "light": dict(hflip=0.5, vflip=0.0, translate=0.125, rotation=0.0, crop_scale=None,
+                  color_jitter=0.0, auto_policy=None),
+    "standard": dict(hflip=0.5, vflip=0.0, translate=0.0, rotation=10.0, crop_scale=(0.75, 1.0),
+                     color_jitter=0.2, auto_policy=None),
+    "trivialaugment": dict(hflip=0.5, vflip=0.0, translate=0.0, rotation=0.0, crop_scale=None,
+                           color_jitter=0.0, auto_policy="trivialaugment"),
+    "randaugment": dict(hflip=0.5, vflip=0.0, translate=0.0, rotation=0.0, crop_scale=None,
+                        color_jitter=0.0, auto_policy="randaugment"),
+}  # fmt: skip
+
+_PROBABILITY = Interval(Real, 0, 1, closed="both")
+
+
+class Augment(TransformerMixin, BaseEstimator):
+    """Random augmentation of training images, never applied at prediction time.
+
+    Put it in a ``Pipeline`` before :class:`~sklimg.ImageClassifier` (or pass
+    ``ImageClassifier(augment=...)``): each training epoch sees newly augmented images,
+    while ``predict``, ``predict_proba`` and ``score`` see the images unchanged. In
+    ``cross_val_score`` and ``GridSearchCV`` only the training folds are augmented.
+
+    Parameters
+    ----------
+    policy : {"light", "standard", "trivialaugment", "randaugment", "none"}, \
+            default="standard"
+        Preset values for the parameters below, which override it when given:
+
+        - ``"light"``: horizontal flip and a translation of up to 1/8 of the size;
+        - ``"standard"``: horizontal flip, random resized crop (75-100% of the area),
+          rotation up to 10 degrees, brightness/contrast (and saturation) jitter 0.2;
+        - ``"trivialaugment"`` / ``"randaugment"``: torchvision's TrivialAugmentWide /
+          RandAugment, then a horizontal flip (float images are quantised to 8 bits
+          for them);
+        - ``"none"``: nothing (useful as a grid-search option).
+    hflip, vflip : float or None, default=None
+        Probability of a horizontal / vertical flip. Set ``hflip=0`` for data where
+        mirror images mean something else (digits, text).
+    translate : float or None, default=None
+        Largest shift as a fraction of the side (reflect padding, then a random crop).
+    rotation : float or None, default=None
+        Largest rotation in degrees, either way.
+    crop_scale : tuple of float or None, default=None
+        ``(min, max)`` area fraction of a random resized crop, resized back to the image
+        size; ``None`` for the preset's, ``(1.0, 1.0)`` for none.
+    color_jitter : float or None, default=None
+        Strength of random brightness, contrast and (RGB only) saturation changes.
+
+    See Also
+    --------
+    sklimg.ImageClassifier : Takes ``augment=`` with the same policies.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklimg.preprocessing import Augment
+    >>> X = np.random.default_rng(0).random((4, 16, 16, 3), dtype=np.float32)
+    >>> aug = Augment("light")
+    >>> aug.fit(X).transform(X) is X       # prediction path: unchanged
+    True
+    >>> view = aug.fit_transform(X)         # training path: lazy and random
+    >>> view.random, view[0].shape
+    (True, (16, 16, 3))
+    """
+
+    _parameter_constraints: dict = {
+        "policy": [StrOptions(set(AUGMENT_POLICIES))],
+        "hflip": [None, _PROBABILITY],
+        "vflip": [None, _PROBABILITY],
+        "translate": [None, Interval(Real, 0, 0.5, closed="both")],
+        "rotation": [None, Interval(Real, 0, 180, closed="both")],
+        "crop_scale": [None, tuple, list],
+        "color_jitter": [None, Interval(Real, 0, 1, closed="both")],
+    }
+
+    def __init__(
+        self,
+        policy="standard",
+        *,
+        hflip=None,
+        vflip=None,
+        translate=None,
+        rotation=None,
+        crop_scale=None,
+        color_jitter=None,
+    ):
+        self.policy = policy
+        self.hflip = hflip
+        self.vflip = vflip
+        self.translate = translate
+        self.rotation = rotation
+        self.crop_scale = crop_scale
+        self.color_jitter = color_jitter
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X=None, y=None):
+        """Resolve the policy; learns nothing from the data.
+
+        Parameters
+        ----------
+        X : ignored
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        settings = dict(AUGMENT_POLICIES[self.policy])
+        for name in ("hflip", "vflip", "translate", "rotation", "crop_scale", "color_jitter"):
+            if getattr(self, name) is not None:
+                settings[name] = getattr(self, name)
+        scale = settings["crop_scale"]
+        if scale is not None and not (
+            len(scale) == 2
+            and all(isinstance(s, Real) for s in scale)
+            and 0 < scale[0] <= scale[1] <= 1
+        ):
+            raise ValueError(
+                f"crop_scale must be (min, max) with 0 < min <= max <= 1; got {scale!r}."
+            )
+        self.settings_ = settings
+        return self
+
+    def transform(self, X):
+        """Return ``X`` unchanged: prediction and scoring see the real images.
+
+        Parameters
+        ----------
+        X : images, file paths or LazyImages
+
+        Returns
+        -------
+        X : the input, unchanged
+        """
+        return X
+
+    def fit_transform(self, X, y=None):
+        """Fit, and return a lazy view of ``X`` that is re-augmented on every access.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, H, W[, C]), list of arrays, file paths or LazyImages
+        y : ignored
+
+        Returns
+        -------
+        X_aug : LazyImages
+            Decoded and augmented batch by batch by the classifier, anew each epoch.
+        """
+        self.fit(X, y)
+        if not AugmentOp(self.settings_).active:
+            return X  # e.g. policy="none" in a grid search: nothing random to draw
+        if is_path_sequence(X):
+            X = LazyImages(X)
+            X.check_files()
+        if not isinstance(X, LazyImages):
+            X = LazyImages(check_image_list(X))
+        return X.with_op(AugmentOp(self.settings_))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        tags.requires_fit = False
+        return tags
+
+
+class AugmentOp:
+    """The per-image random transform of a fitted :class:`Augment` (picklable).
+
+    Works on one ``(H, W, C)`` array and returns an array of the same shape and dtype.
+    """
+
+    random = True
+    __name__ = "Augment"
+
+    def __init__(self, settings: dict) -> None:
+        self.settings = dict(settings)
+        self._pipelines: dict[tuple, v2.Compose] = {}
+
+    def __getstate__(self):
+        return {"settings": self.settings, "_pipelines": {}}
+
+    @property
+    def active(self) -> bool:
+        """Whether any random change is configured."""
+        s = self.settings
+        return bool(
+            s["auto_policy"]
+            or s["hflip"]
+            or s["vflip"]
+            or s["translate"]
+            or s["rotation"]
+            or s["color_jitter"]
+            or (s["crop_scale"] is not None and tuple(s["crop_scale"]) != (1.0, 1.0))
+        )
+
+    def _pipeline(self, height: int, width: int, channels: int) -> v2.Compose:
+        key = (height, width, channels)
+        if key not in self._pipelines:
+            s = self.settings
+            steps: list = []
+            if s["auto_policy"] == "trivialaugment":
+                steps.append(v2.TrivialAugmentWide())
+            elif s["auto_policy"] == "randaugment":
+                steps.append(v2.RandAugment())
+            if s["crop_scale"] is not None and tuple(s["crop_scale"]) != (1.0, 1.0):
+                steps.append(v2.RandomResizedCrop((height, width), scale=tuple(s["crop_scale"])))
+            if s["translate"]:
+                pad = max(1, round(s["translate"] * max(height, width)))
+                steps.append(v2.RandomCrop((height, width), padding=pad, padding_mode="reflect"))
+            if s["rotation"]:
+                steps.append(v2.RandomRotation(s["rotation"]))
+            if s["color_jitter"]:
+                j = s["color_jitter"]
+                steps.append(v2.ColorJitter(j, j, j if channels == 3 else 0))
+            if s["hflip"]:
+                steps.append(v2.RandomHorizontalFlip(s["hflip"]))
+            if s["vflip"]:
+                steps.append(v2.RandomVerticalFlip(s["vflip"]))
+            self._pipelines[key] = v2.Compose(steps)
+        return self._pipelines[key]
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        height, width, channels = image.shape
+        dtype = image.dtype
+        # A copy: decoded images can be read-only views, which torch does not accept.
+        tensor = torch.from_numpy(np.array(image.transpose(2, 0, 1)))
+        quantise = self.settings["auto_policy"] is not None and dtype != np.uint8
+        if quantise:
+            tensor = (tensor.clamp(0, 1) * 255).round().to(torch.uint8)
+        out = self._pipeline(height, width, channels)(tensor)
+        if quantise:
+            out = out.float() / 255
+        return out.numpy().transpose(1, 2, 0).astype(dtype, copy=False)

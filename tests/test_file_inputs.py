@@ -1,0 +1,159 @@
+"""Image files as X: lazy decoding, cross-validation, bad files, flat memory."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from sklearn.model_selection import GridSearchCV, cross_val_score
+
+from sklimg import ImageClassifier
+from sklimg.exceptions import ImageInputError
+from sklimg.preprocessing import LazyImages
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST = dict(backbone="test_cnn", max_epochs=2, random_state=0)
+
+
+@pytest.fixture
+def digit_files(tmp_path, small_digits):
+    """300 digits written as 8-bit PNG files: (paths, labels, the pixels as uint8)."""
+    X, y = small_digits
+    pixels = np.round(X * 255).astype(np.uint8)
+    paths = []
+    for i, image in enumerate(pixels):
+        path = tmp_path / f"digit_{i:03d}.png"
+        Image.fromarray(image).save(path)
+        paths.append(str(path))
+    return np.array(paths), y, pixels
+
+
+def test_paths_train_like_the_pixels(digit_files):
+    paths, y, pixels = digit_files
+    from_files = ImageClassifier(**FAST).fit(paths, y)
+    from_pixels = ImageClassifier(**FAST).fit(pixels, y)
+    assert from_files.input_shape_ == (8, 8, 1)
+    # Same images, same seed: the same predictions (statistics come from a sample of
+    # the files, so probabilities match closely, not bit for bit).
+    np.testing.assert_allclose(
+        from_files.predict_proba(paths), from_pixels.predict_proba(pixels), atol=0.05
+    )
+    assert from_files.score(list(map(Path, paths)), y) == from_files.score(pixels, y)
+
+
+def test_lazy_images_are_not_decoded_until_needed(digit_files, monkeypatch):
+    paths, _, _ = digit_files
+    import sklimg._lazy
+
+    decoded = []
+    real_read = sklimg._lazy.read_image
+
+    def counting_read(path, *args, **kwargs):
+        decoded.append(path)
+        return real_read(path, *args, **kwargs)
+
+    monkeypatch.setattr(sklimg._lazy, "read_image", counting_read)
+    lazy = LazyImages(paths)
+    subset = lazy[np.arange(0, 300, 3), ...]  # scikit-learn's indexing
+    assert isinstance(subset, LazyImages) and len(subset) == 100
+    assert decoded == []
+    assert subset[1].shape == (8, 8, 1) and decoded == [paths[3]]
+
+
+def test_grid_search_and_cross_validation_index_paths(digit_files):
+    paths, y, _ = digit_files
+    search = GridSearchCV(
+        ImageClassifier(max_epochs=2, random_state=0, num_workers=1),
+        {"lr": [1e-3, 1e-2]},
+        cv=3,
+    ).fit(paths, y)
+    assert search.best_score_ > 0.3
+    scores = cross_val_score(ImageClassifier(**FAST), LazyImages(paths), y, cv=3)
+    assert scores.shape == (3,)
+
+
+@pytest.mark.parametrize(
+    ("make_bad", "match"),
+    [
+        (lambda p: p.unlink(), "does not exist"),
+        (lambda p: p.write_text("not an image"), "not an image file"),
+        (lambda p: (p.unlink(), p.mkdir()), "is a directory"),
+    ],
+    ids=["missing", "not-an-image", "directory"],
+)
+def test_bad_files_fail_before_training_and_name_the_file(
+    digit_files, make_bad, match, monkeypatch
+):
+    paths, y, _ = digit_files
+    bad = Path(paths[17])
+    make_bad(bad)
+    from sklimg import _training
+
+    monkeypatch.setattr(_training, "build_net", lambda *a, **k: pytest.fail("training started"))
+    with pytest.raises(ImageInputError, match=match) as info:
+        ImageClassifier(**FAST).fit(paths, y)
+    assert str(bad) in str(info.value) and "1 of 300 image files" in str(info.value)
+
+
+def test_file_that_breaks_mid_training_keeps_what_was_learned(digit_files, monkeypatch):
+    """A file that turns unreadable after the first epoch: training stops with an error
+    naming it, and the weights learned so far are kept, usable and continuable."""
+    paths, y, _ = digit_files
+    import sklimg._lazy
+
+    real_read = sklimg._lazy.read_image
+    calls = {"n": 0}
+
+    def flaky_read(path, *args, **kwargs):
+        calls["n"] += 1
+        if path == paths[5] and calls["n"] > 600:  # after the sample and one epoch
+            raise ImageInputError(f"Could not decode {path!r}: image file is truncated")
+        return real_read(path, *args, **kwargs)
+
+    monkeypatch.setattr(sklimg._lazy, "read_image", flaky_read)
+    clf = ImageClassifier(**{**FAST, "max_epochs": 4}, num_workers=0)
+    with pytest.raises(ImageInputError, match=r"truncated[\s\S]*after 1 complete epoch") as info:
+        clf.fit(paths, y)
+    assert paths[5] in str(info.value) and "warm_start=True" in str(info.value)
+    assert clf.predict(paths[10:20]).shape == (10,)  # the model is kept
+    monkeypatch.setattr(sklimg._lazy, "read_image", real_read)
+    clf.set_params(warm_start=True).fit(paths, y)
+    assert sum("train_loss" in row for row in clf.history_) == 5
+
+
+def test_images_of_different_sizes_need_a_resize(tmp_path):
+    paths = []
+    for i, size in enumerate([8, 8, 12, 8]):
+        path = tmp_path / f"{i}.png"
+        Image.fromarray(np.zeros((size, size), dtype=np.uint8)).save(path)
+        paths.append(str(path))
+    with pytest.raises(ImageInputError, match=r"Images differ in size.*Resize"):
+        ImageClassifier(**FAST).fit(paths, [0, 1, 0, 1])
+
+
+def test_predict_checks_the_size_of_files(digit_files, tmp_path):
+    paths, y, _ = digit_files
+    clf = ImageClassifier(**FAST).fit(paths, y)
+    big = tmp_path / "big.png"
+    Image.fromarray(np.zeros((16, 16), dtype=np.uint8)).save(big)
+    with pytest.raises(ImageInputError, match=r"height x width \(8, 8\) but X has \(16, 16\)"):
+        clf.predict([str(big)])
+    with pytest.raises(ImageInputError, match=r"image 1 is \(1, 16, 16\).*Resize"):
+        clf.predict([paths[0], str(big)])
+
+
+def test_peak_memory_stays_flat_as_files_grow(tmp_path):
+    """Fitting on 8x more files costs (almost) no more memory; holding them as an
+    array costs their size (benchmarks/memory.py has the 2,000 vs 20,000 run)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import memory
+    finally:
+        sys.path.pop(0)
+    paths = memory.write_images(tmp_path, 2400, np.random.default_rng(0))
+    small = memory.measure(paths[:300], "paths")["peak_rss_mb"]
+    large = memory.measure(paths, "paths")["peak_rss_mb"]
+    in_memory = memory.measure(paths, "array")["peak_rss_mb"]
+    assert large - small < 25, (small, large)
+    assert in_memory - large > 60, (large, in_memory)  # 2,400 x 64x64x3 floats: 118 MB
