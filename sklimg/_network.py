@@ -1,19 +1,31 @@
-"""The torch module sklimg trains: input adapter -> backbone -> head.
+"""The torch module sklimg trains: input adapter -> backbone -> (pool) -> head.
 
 The adapter does, per batch and on the training device, what the backbone expects of
 its input: uint8 to [0, 1], resizing, grayscale to RGB, mean/std normalisation. Keeping
 it inside the module means a saved model carries its preprocessing.
+:func:`build_backbone` is the one place that turns a backbone spec and training images
+into that adapter and backbone, for the classifier and for ``DeepFeatures`` alike.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
-__all__ = ["ImageNetwork", "InputAdapter"]
+from sklimg.backbones import BackboneSpec, resolve_weights
+from sklimg.exceptions import ImageInputError
+
+__all__ = ["BuiltBackbone", "ImageNetwork", "InputAdapter", "build_backbone"]
+
+# Images used to estimate the per-channel mean/std that normalise from-scratch networks.
+_STATS_SAMPLE = 4096
 
 
 class InputAdapter(nn.Module):
@@ -58,34 +70,209 @@ class InputAdapter(nn.Module):
 
 
 class ImageNetwork(nn.Module):
-    """``head(backbone(adapter(x)))``, with :meth:`features` for the part before the head.
+    """``head(features(x))`` where ``features(x) = pool(backbone(adapter(x)))``.
 
     Parameters
     ----------
     adapter : InputAdapter
     backbone : torch.nn.Module
         Maps the adapted batch to features ``(N, D)`` or ``(N, D, h, w)``.
-    head : torch.nn.Module
-        Maps features to class logits.
+    head : torch.nn.Module or None
+        Maps pooled features ``(N, D)`` to class logits; ``None`` for a feature
+        extractor.
+    pool : bool, default=False
+        Global-average-pool 4-D backbone outputs to ``(N, D)``.
     """
 
-    def __init__(self, adapter: nn.Module, backbone: nn.Module, head: nn.Module) -> None:
+    def __init__(
+        self,
+        adapter: nn.Module,
+        backbone: nn.Module,
+        head: nn.Module | None = None,
+        *,
+        pool: bool = False,
+    ) -> None:
         super().__init__()
         self.adapter = adapter
         self.backbone = backbone
         self.head = head
+        self.pool = pool
+        self.backbone_frozen = False
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Backbone features of a raw image batch."""
-        return self.backbone(self.adapter(x))
+        """Pooled backbone features ``(N, D)`` of a raw image batch."""
+        out = self.backbone(self.adapter(x))
+        return out.mean(dim=(2, 3)) if self.pool else out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
+        features = self.features(x)
+        return features if self.head is None else self.head(features)
+
+    def freeze_backbone(self, frozen: bool = True) -> ImageNetwork:
+        """Stop (or resume) training the backbone: no gradients, BatchNorm in eval mode.
+
+        skorch's ``Freezer`` only turns off gradients; BatchNorm layers would still
+        update their running statistics in train mode (timm's ``freeze`` does the same
+        as here).
+        """
+        self.backbone_frozen = frozen
+        for param in self.backbone.parameters():
+            param.requires_grad_(not frozen)
+        self.backbone.train(self.training and not frozen)
+        return self
+
+    def train(self, mode: bool = True) -> ImageNetwork:
+        super().train(mode)
+        if self.backbone_frozen:
+            self.backbone.eval()
+        return self
 
 
-def make_head(feature_shape: Sequence[int], n_classes: int) -> nn.Module:
-    """A linear classifier for features of shape ``(D,)``, or ``(D, h, w)`` pooled first."""
-    linear = nn.Linear(feature_shape[0], n_classes)
-    if len(feature_shape) == 1:
-        return linear
-    return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), linear)
+@dataclass
+class BuiltBackbone:
+    """What :func:`build_backbone` returns: the parts before the head."""
+
+    adapter: InputAdapter
+    backbone: nn.Module
+    feature_dim: int
+    pool: bool
+    input_size: tuple[int, int]
+    pretrained: bool
+
+    def network(self, n_classes: int | None = None) -> ImageNetwork:
+        """The full network, with a linear head for ``n_classes`` (or none)."""
+        head = nn.Linear(self.feature_dim, n_classes) if n_classes else None
+        return ImageNetwork(self.adapter, self.backbone, head, pool=self.pool)
+
+
+def build_backbone(
+    spec: BackboneSpec,
+    images: np.ndarray,
+    *,
+    pretrained: bool = False,
+    weights=None,
+    backbone_kwargs: dict | None = None,
+    input_size="auto",
+) -> BuiltBackbone:
+    """Build the adapter and backbone for these images, checked on two of them.
+
+    Parameters
+    ----------
+    spec : BackboneSpec
+    images : ndarray of shape (n, H, W, C)
+        The training images, or a sample of them when they are lazy: they give the
+        size, the channels and, for networks trained from scratch, the mean/std.
+    pretrained, weights, backbone_kwargs, input_size
+        As for :class:`~sklimg.ImageClassifier`.
+
+    Returns
+    -------
+    built : BuiltBackbone
+    """
+    state_dict = resolve_weights(spec, pretrained=pretrained, weights=weights)
+    uses_weights = state_dict is not None
+    height, width, channels = images.shape[1:]
+    resize_to, small_input = spec.plan_input(
+        (height, width), pretrained=uses_weights, requested=input_size
+    )
+    if spec.in_chans is not None and channels not in (1, spec.in_chans):
+        raise ImageInputError(
+            f"Backbone {spec.name!r} takes {spec.in_chans} channel(s); the images have "
+            f"{channels}. Convert them, e.g. with sklimg.preprocessing.Grayscale."
+        )
+    net_chans = spec.in_chans or channels
+    if _already_normalised(images):
+        # e.g. a Normalize step ran before: normalising again would be wrong.
+        mean, std = np.zeros(net_chans), np.ones(net_chans)
+    elif uses_weights and spec.mean is not None:
+        mean, std = spec.mean, spec.std
+        _warn_if_not_unit_range(images, spec.name)
+    else:
+        mean, std = _channel_stats(images)
+        mean, std = np.resize(mean, net_chans), np.resize(std, net_chans)
+    try:
+        backbone = spec.build(
+            in_chans=net_chans,
+            small_input=small_input,
+            state_dict=state_dict,
+            **(backbone_kwargs or {}),
+        )
+    except TypeError as exc:
+        raise TypeError(
+            f"Could not build backbone {spec.name!r} with backbone_kwargs="
+            f"{backbone_kwargs!r}: {exc}"
+        ) from exc
+    adapter = InputAdapter(mean, std, net_chans, resize_to)
+    batch = torch.from_numpy(np.ascontiguousarray(images[:2].transpose(0, 3, 1, 2)))
+    features = _dry_run(adapter, backbone, batch, spec.name)
+    size = resize_to or (height, width)
+    return BuiltBackbone(
+        adapter=adapter,
+        backbone=backbone,
+        feature_dim=int(features.shape[1]),
+        pool=features.ndim == 4,
+        input_size=(int(size[0]), int(size[1])),
+        pretrained=uses_weights,
+    )
+
+
+def trainable_batchnorms(module: nn.Module) -> list[_BatchNorm]:
+    """BatchNorm layers whose parameters train (frozen ones keep their statistics)."""
+    return [
+        m
+        for m in module.modules()
+        if isinstance(m, _BatchNorm)
+        and m.track_running_stats
+        and (m.weight is None or m.weight.requires_grad)
+    ]
+
+
+def _channel_stats(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and std in [0, 1] units, from an evenly spaced sample of images."""
+    step = max(1, len(images) // _STATS_SAMPLE)
+    sample = images[::step].reshape(-1, images.shape[-1])
+    scale = 255.0 if images.dtype == np.uint8 else 1.0
+    mean = sample.mean(axis=0, dtype=np.float64) / scale
+    std = sample.std(axis=0, dtype=np.float64) / scale
+    return mean, np.where(std > 1e-6, std, 1.0)
+
+
+def _already_normalised(images: np.ndarray) -> bool:
+    """Float pixels below 0 mean a mean/std normalisation already happened."""
+    return images.dtype != np.uint8 and float(images.min()) < -1e-3
+
+
+def _warn_if_not_unit_range(images: np.ndarray, name: str) -> None:
+    if images.dtype == np.uint8:
+        return
+    lo, hi = float(images.min()), float(images.max())
+    if lo < -1e-3 or hi > 1 + 1e-3:
+        warnings.warn(
+            f"Pretrained {name!r} expects pixel values in [0, 1] (or uint8 0-255) but X "
+            f"ranges over [{lo:.3g}, {hi:.3g}]; scale the images first, e.g. X / X.max().",
+            UserWarning,
+            stacklevel=5,
+        )
+
+
+def _dry_run(adapter: nn.Module, backbone: nn.Module, batch: torch.Tensor, name: str):
+    """Forward two images before training, so a mismatch fails fast and readably."""
+    backbone.eval()
+    try:
+        with torch.inference_mode():
+            features = backbone(adapter(batch))
+    except Exception as exc:
+        raise ImageInputError(
+            f"Backbone {name!r} failed on a batch of shape {tuple(batch.shape)} (N, C, H, "
+            f"W) before training started: {exc}. Check that it accepts images of this size "
+            f"and channel count, or set input_size to resize them."
+        ) from exc
+    finally:
+        backbone.train()
+    if not isinstance(features, torch.Tensor) or features.ndim not in (2, 4):
+        shape = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features)
+        raise ImageInputError(
+            f"Backbone {name!r} returned {shape}; expected a tensor of features (N, D) or "
+            f"(N, D, h, w). Make its forward return one of those."
+        )
+    return features

@@ -16,6 +16,7 @@ from skorch.dataset import ValidSplit, unpack_data
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from sklimg._network import trainable_batchnorms
 from sklimg._torch_data import ImageBatchLoader
 
 __all__ = ["OPTIMIZERS", "build_net"]
@@ -66,11 +67,7 @@ class PreciseBatchNorm(Callback):
 
     def on_train_end(self, net, X=None, y=None, **kwargs) -> None:
         all_bn = [m for m in net.module_.modules() if isinstance(m, _BatchNorm)]
-        layers = [
-            m
-            for m in all_bn
-            if m.track_running_stats and (m.weight is None or m.weight.requires_grad)
-        ]
+        layers = trainable_batchnorms(net.module_)
         if not layers or X is None:
             return
         train_set, _ = net.get_split_datasets(X, y)

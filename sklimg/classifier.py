@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -15,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from sklimg._lazy import LazyImages
-from sklimg._network import ImageNetwork, InputAdapter, make_head
+from sklimg._network import build_backbone
 from sklimg._torch_data import (
     ImageTensorDataset,
     LazyImageDataset,
@@ -23,7 +22,7 @@ from sklimg._torch_data import (
     images_to_tensor,
 )
 from sklimg._training import OPTIMIZERS, build_net
-from sklimg.backbones import BackboneSpec, resolve_backbone, resolve_weights
+from sklimg.backbones import BackboneSpec, resolve_backbone
 from sklimg.exceptions import ImageInputError
 from sklimg.preprocessing._augment import AUGMENT_POLICIES, Augment
 from sklimg.utils._sklearn_compat import HasMethods, Interval, StrOptions, _fit_context
@@ -38,8 +37,6 @@ from sklimg.utils.validation import (
 
 __all__ = ["ImageClassifier"]
 
-# Images used to estimate the per-channel mean/std that normalise from-scratch networks.
-_STATS_SAMPLE = 4096
 # Images decoded from files (or lazy views) for those statistics and the shape checks.
 _LAZY_SAMPLE = 256
 
@@ -284,10 +281,18 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                 self._train(self.net_, dataset, y_encoded, partial=True)
             else:
                 spec = resolve_backbone(self.backbone)
-                module, input_size = self._build_module(spec, sample, len(classes))
+                built = build_backbone(
+                    spec,
+                    sample,
+                    pretrained=self.pretrained,
+                    weights=self.weights,
+                    backbone_kwargs=self.backbone_kwargs,
+                    input_size=self.input_size,
+                )
+                input_size = built.input_size
                 height, width, channels = sample.shape[1:]
                 net = build_net(
-                    module,
+                    built.network(len(classes)),
                     n_classes=len(classes),
                     class_weights=self._class_weights(classes, y),
                     optimizer=self.optimizer,
@@ -404,52 +409,6 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                 f"{classes.tolist()} to weights."
             ) from exc
 
-    def _build_module(
-        self, spec: BackboneSpec, images: np.ndarray, n_classes: int
-    ) -> tuple[ImageNetwork, tuple[int, int]]:
-        """Build adapter -> backbone -> head and check it on two images before training.
-
-        ``images`` are the training images, or a sample of them when they are lazy.
-        """
-        state_dict = resolve_weights(spec, pretrained=self.pretrained, weights=self.weights)
-        uses_weights = state_dict is not None
-        height, width, channels = images.shape[1:]
-        resize_to, small_input = spec.plan_input(
-            (height, width), pretrained=uses_weights, requested=self.input_size
-        )
-        if spec.in_chans is not None and channels not in (1, spec.in_chans):
-            raise ImageInputError(
-                f"Backbone {spec.name!r} takes {spec.in_chans} channel(s); the images have "
-                f"{channels}. Convert them, e.g. with sklimg.preprocessing.Grayscale."
-            )
-        net_chans = spec.in_chans or channels
-        if _already_normalised(images):
-            # e.g. a Normalize step ran before: normalising again would be wrong.
-            mean, std = np.zeros(net_chans), np.ones(net_chans)
-        elif uses_weights and spec.mean is not None:
-            mean, std = spec.mean, spec.std
-            _warn_if_not_unit_range(images, spec.name)
-        else:
-            mean, std = _channel_stats(images)
-            mean, std = np.resize(mean, net_chans), np.resize(std, net_chans)
-        try:
-            backbone = spec.build(
-                in_chans=net_chans,
-                small_input=small_input,
-                state_dict=state_dict,
-                **(self.backbone_kwargs or {}),
-            )
-        except TypeError as exc:
-            raise TypeError(
-                f"Could not build backbone {spec.name!r} with backbone_kwargs="
-                f"{self.backbone_kwargs!r}: {exc}"
-            ) from exc
-        adapter = InputAdapter(mean, std, net_chans, resize_to)
-        features = _dry_run(adapter, backbone, images_to_tensor(images[:2]), spec.name)
-        head = make_head(tuple(features.shape[1:]), n_classes)
-        input_size = resize_to or (height, width)
-        return ImageNetwork(adapter, backbone, head), tuple(int(s) for s in input_size)
-
     # ------------------------------------------------------------- predict
     def _dataset(self, X):
         check_is_fitted(self)
@@ -552,11 +511,6 @@ def _sample(images, n: int = _LAZY_SAMPLE) -> np.ndarray:
     return sample
 
 
-def _already_normalised(images: np.ndarray) -> bool:
-    """Float pixels below 0 mean a mean/std normalisation already happened."""
-    return images.dtype != np.uint8 and float(images.min()) < -1e-3
-
-
 def _check_validation_split(y_encoded: np.ndarray, n_classes: int, fraction) -> None:
     """Fail before training when a stratified hold-out of ``fraction`` is impossible."""
     if not fraction:
@@ -571,49 +525,3 @@ def _check_validation_split(y_encoded: np.ndarray, n_classes: int, fraction) -> 
             f"class needs an image on both sides. Use more images, a larger "
             f"validation_fraction, or validation_fraction=None and early_stopping=False."
         )
-
-
-def _channel_stats(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and std in [0, 1] units, from an evenly spaced sample of images."""
-    step = max(1, len(images) // _STATS_SAMPLE)
-    sample = images[::step].reshape(-1, images.shape[-1])
-    scale = 255.0 if images.dtype == np.uint8 else 1.0
-    mean = sample.mean(axis=0, dtype=np.float64) / scale
-    std = sample.std(axis=0, dtype=np.float64) / scale
-    return mean, np.where(std > 1e-6, std, 1.0)
-
-
-def _warn_if_not_unit_range(images: np.ndarray, name: str) -> None:
-    if images.dtype == np.uint8:
-        return
-    lo, hi = float(images.min()), float(images.max())
-    if lo < -1e-3 or hi > 1 + 1e-3:
-        warnings.warn(
-            f"Pretrained {name!r} expects pixel values in [0, 1] (or uint8 0-255) but X "
-            f"ranges over [{lo:.3g}, {hi:.3g}]; scale the images first, e.g. X / X.max().",
-            UserWarning,
-            stacklevel=4,
-        )
-
-
-def _dry_run(adapter: nn.Module, backbone: nn.Module, batch: torch.Tensor, name: str):
-    """Forward two images before training, so a mismatch fails fast and readably."""
-    backbone.eval()
-    try:
-        with torch.inference_mode():
-            features = backbone(adapter(batch))
-    except Exception as exc:
-        raise ImageInputError(
-            f"Backbone {name!r} failed on a batch of shape {tuple(batch.shape)} (N, C, H, "
-            f"W) before training started: {exc}. Check that it accepts images of this size "
-            f"and channel count, or set input_size to resize them."
-        ) from exc
-    finally:
-        backbone.train()
-    if not isinstance(features, torch.Tensor) or features.ndim not in (2, 4):
-        shape = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features)
-        raise ImageInputError(
-            f"Backbone {name!r} returned {shape}; expected a tensor of features (N, D) or "
-            f"(N, D, h, w). Make its forward return one of those."
-        )
-    return features
