@@ -4,14 +4,26 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.sklimg-installed
+DOCS_STAMP := $(VENV)/.sklimg-docs-installed
 
-.PHONY: demo test lint install clean
+.PHONY: demo test lint install clean fashion-mnist docs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	-@$(MAKE) --no-print-directory fashion-mnist
 	touch $(STAMP)
+
+# Fashion-MNIST for the tests that use it (they skip without it), from the Debian/Ubuntu
+# package, only where apt-get exists and we are root; never fails the install.
+fashion-mnist:
+	@if [ -d /usr/share/datasets/fashion-mnist ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  { apt-get install -y -qq dataset-fashion-mnist \
+	    || { apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; }; } >/dev/null 2>&1 \
+	  || echo "note: could not install dataset-fashion-mnist; its tests will be skipped"; \
+	else echo "note: Fashion-MNIST not installed (needs apt-get as root); its tests will be skipped"; fi
 
 install: $(STAMP)
 
@@ -25,5 +37,17 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest
 
+# The documentation (Sphinx, numpydoc, sphinx-gallery) into docs/_build/html, offline,
+# warnings as errors; the gallery runs examples/plot_*.py and keeps their figures.
+$(DOCS_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev,docs]"
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	$(BIN)/sphinx-build -b html -W --keep-going docs docs/_build/html
+
 clean:
 	rm -rf $(VENV) build .pytest_cache .ruff_cache *.egg-info
+	rm -rf docs/_build docs/auto_examples docs/generated

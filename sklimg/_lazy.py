@@ -16,8 +16,12 @@ import numpy as np
 
 from sklimg.exceptions import ImageInputError
 from sklimg.io import check_image_file, read_image
+from sklimg.utils.validation import SUPPORTED_CHANNELS
 
-__all__ = ["LazyImages", "is_path_sequence"]
+__all__ = ["LazyImages", "image_to_float", "is_path_sequence", "sample_images"]
+
+# Images decoded from files (or lazy views) to learn their shape and pixel statistics.
+LAZY_SAMPLE = 256
 
 
 def is_path_sequence(X) -> bool:
@@ -161,3 +165,40 @@ class LazyImages:
         for op in self.ops:
             image = op(image)
         return image
+
+
+def image_to_float(image: np.ndarray) -> np.ndarray:
+    """One decoded image as float32, uint8 scaled to [0, 1], so batches share a dtype."""
+    if image.dtype == np.uint8:
+        return image.astype(np.float32) / np.float32(255)
+    return image.astype(np.float32, copy=False)
+
+
+def sample_images(images, n: int = LAZY_SAMPLE) -> np.ndarray:
+    """The images before augmentation: in memory as they are; otherwise up to ``n``
+    evenly spaced images decoded (float32 in [0, 1]), to learn the shape and the pixel
+    statistics."""
+    if isinstance(images, LazyImages):
+        images = images.without_random()
+    if isinstance(images, np.ndarray):
+        return images
+    indices = np.unique(np.linspace(0, len(images) - 1, min(n, len(images))).astype(int))
+    decoded = []
+    for i in indices:
+        image = images.load(int(i))
+        if image.ndim == 2:
+            image = image[..., None]
+        if decoded and image.shape != decoded[0].shape:
+            raise ImageInputError(
+                f"Images differ in size: image {indices[0]} is {decoded[0].shape} but image "
+                f"{i} is {image.shape} (height, width, channels). Add a resizing step, e.g. "
+                f"make_pipeline(sklimg.preprocessing.Resize((64, 64)), ImageClassifier())."
+            )
+        decoded.append(image_to_float(image))
+    sample = np.stack(decoded)
+    if sample.shape[-1] not in SUPPORTED_CHANNELS:
+        raise ImageInputError(
+            f"The images have {sample.shape[-1]} channels; expected 1 (grayscale) or 3 "
+            f"(RGB). Add a sklimg.preprocessing.ToRGB or Grayscale step."
+        )
+    return sample

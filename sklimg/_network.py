@@ -10,7 +10,7 @@ into that adapter and backbone, for the classifier and for ``DeepFeatures`` alik
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,10 +22,19 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from sklimg.backbones import BackboneSpec, resolve_weights
 from sklimg.exceptions import ImageInputError
 
-__all__ = ["BuiltBackbone", "ImageNetwork", "InputAdapter", "build_backbone"]
+__all__ = [
+    "BuiltBackbone",
+    "HeadOnly",
+    "ImageNetwork",
+    "InputAdapter",
+    "build_backbone",
+    "rebuild_network",
+]
 
 # Images used to estimate the per-channel mean/std that normalise from-scratch networks.
 _STATS_SAMPLE = 4096
+# Images whose batch statistics initialise the BatchNorm layers of a random network.
+_CALIBRATION_IMAGES = 256
 
 
 class InputAdapter(nn.Module):
@@ -98,6 +107,8 @@ class ImageNetwork(nn.Module):
         self.head = head
         self.pool = pool
         self.backbone_frozen = False
+        # How to rebuild this network for the safe file format (see persistence).
+        self.architecture: dict = {}
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled backbone features ``(N, D)`` of a raw image batch."""
@@ -128,6 +139,22 @@ class ImageNetwork(nn.Module):
         return self
 
 
+class HeadOnly(nn.Module):
+    """A view of an :class:`ImageNetwork` that takes precomputed features.
+
+    Trains the head on features extracted once from a frozen backbone, instead of
+    forwarding every image through the backbone every epoch; the parameters are the
+    network's own, so the trained network then predicts from images.
+    """
+
+    def __init__(self, network: ImageNetwork) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.network.head(features)
+
+
 @dataclass
 class BuiltBackbone:
     """What :func:`build_backbone` returns: the parts before the head."""
@@ -138,11 +165,44 @@ class BuiltBackbone:
     pool: bool
     input_size: tuple[int, int]
     pretrained: bool
+    architecture: dict
 
     def network(self, n_classes: int | None = None) -> ImageNetwork:
         """The full network, with a linear head for ``n_classes`` (or none)."""
         head = nn.Linear(self.feature_dim, n_classes) if n_classes else None
-        return ImageNetwork(self.adapter, self.backbone, head, pool=self.pool)
+        network = ImageNetwork(self.adapter, self.backbone, head, pool=self.pool)
+        network.architecture = {**self.architecture, "n_classes": n_classes}
+        return network
+
+
+def rebuild_network(architecture: dict) -> ImageNetwork:
+    """An untrained network of the recorded architecture, to load saved weights into.
+
+    Parameters
+    ----------
+    architecture : dict
+        ``ImageNetwork.architecture`` of the saved network.
+
+    Returns
+    -------
+    network : ImageNetwork
+    """
+    from sklimg.backbones import get_backbone
+
+    spec = get_backbone(architecture["backbone"])
+    chans = architecture["in_chans"]
+    backbone = spec.build(
+        in_chans=chans,
+        small_input=architecture["small_input"],
+        **(architecture["backbone_kwargs"] or {}),
+    )
+    resize_to = architecture["resize_to"]
+    adapter = InputAdapter([0.0] * chans, [1.0] * chans, chans, resize_to and tuple(resize_to))
+    n_classes = architecture["n_classes"]
+    head = nn.Linear(architecture["feature_dim"], n_classes) if n_classes else None
+    network = ImageNetwork(adapter, backbone, head, pool=architecture["pool"])
+    network.architecture = dict(architecture)
+    return network
 
 
 def build_backbone(
@@ -205,6 +265,18 @@ def build_backbone(
     adapter = InputAdapter(mean, std, net_chans, resize_to)
     batch = torch.from_numpy(np.ascontiguousarray(images[:2].transpose(0, 3, 1, 2)))
     features = _dry_run(adapter, backbone, batch, spec.name)
+    if not uses_weights:
+        # Randomly initialised BatchNorm statistics (mean 0, variance 1) make a frozen
+        # random network's features nearly constant; set them from the images, as a
+        # trained network's would be. Full training recomputes them anyway.
+        sample = images[:: max(1, len(images) // _CALIBRATION_IMAGES)]
+        recompute_batchnorm_stats(
+            nn.Sequential(adapter, backbone),
+            (
+                torch.from_numpy(np.ascontiguousarray(sample[i : i + 64].transpose(0, 3, 1, 2)))
+                for i in range(0, len(sample), 64)
+            ),
+        )
     size = resize_to or (height, width)
     return BuiltBackbone(
         adapter=adapter,
@@ -213,6 +285,15 @@ def build_backbone(
         pool=features.ndim == 4,
         input_size=(int(size[0]), int(size[1])),
         pretrained=uses_weights,
+        architecture={
+            "backbone": spec.name,
+            "backbone_kwargs": dict(backbone_kwargs or {}),
+            "in_chans": int(net_chans),
+            "small_input": bool(small_input),
+            "resize_to": list(resize_to) if resize_to else None,
+            "feature_dim": int(features.shape[1]),
+            "pool": features.ndim == 4,
+        },
     )
 
 
@@ -225,6 +306,52 @@ def trainable_batchnorms(module: nn.Module) -> list[_BatchNorm]:
         and m.track_running_stats
         and (m.weight is None or m.weight.requires_grad)
     ]
+
+
+def recompute_batchnorm_stats(
+    module: nn.Module,
+    batches: Iterable[torch.Tensor],
+    *,
+    layers: Sequence[_BatchNorm] | None = None,
+    max_images: int = 2048,
+) -> None:
+    """Set BatchNorm running statistics to the average over ``batches`` ("precise BN").
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+    batches : iterable of torch.Tensor
+        Input batches, on the module's device.
+    layers : sequence of BatchNorm or None, default=None
+        The layers to recompute (default: all); the others keep their statistics.
+    max_images : int, default=2048
+    """
+    all_bn = [m for m in module.modules() if isinstance(m, _BatchNorm)]
+    layers = all_bn if layers is None else list(layers)
+    if not layers:
+        return
+    momenta = [m.momentum for m in layers]
+    for m in layers:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average over the batches below
+    was_training = module.training
+    module.train()
+    for m in all_bn:
+        if m not in layers:
+            m.eval()  # statistics that must not move during the pass
+    seen = 0
+    try:
+        with torch.no_grad():
+            for xb in batches:
+                if seen >= max_images:
+                    break
+                if len(xb) > 1:
+                    module(xb)
+                seen += len(xb)
+    finally:
+        for m, momentum in zip(layers, momenta, strict=True):
+            m.momentum = momentum
+        module.train(was_training)
 
 
 def _channel_stats(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from sklimg._lazy import LazyImages
+from sklimg._lazy import LazyImages, image_to_float
 from sklimg.exceptions import ImageInputError
 
 __all__ = ["ImageBatchLoader", "ImageTensorDataset", "LazyImageDataset", "images_to_tensor"]
@@ -27,13 +27,6 @@ __all__ = ["ImageBatchLoader", "ImageTensorDataset", "LazyImageDataset", "images
 def images_to_tensor(images: np.ndarray) -> torch.Tensor:
     """``(N, H, W, C)`` array (uint8 or float32) to a contiguous ``(N, C, H, W)`` tensor."""
     return torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
-
-
-def image_to_float(image: np.ndarray) -> np.ndarray:
-    """One decoded image as float32, uint8 scaled to [0, 1], so batches share a dtype."""
-    if image.dtype == np.uint8:
-        return image.astype(np.float32) / np.float32(255)
-    return image.astype(np.float32, copy=False)
 
 
 class ImageTensorDataset(Dataset):

@@ -6,20 +6,32 @@ keeps as ``net_``.
 
 from __future__ import annotations
 
+import copy
+import json
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from skorch import NeuralNetClassifier
-from skorch.callbacks import Callback, EarlyStopping, LRScheduler
+from skorch.callbacks import (
+    Callback,
+    EarlyStopping,
+    GradientNormClipping,
+    LRScheduler,
+    ProgressBar,
+)
 from skorch.dataset import ValidSplit, unpack_data
 from torch import nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
-from sklimg._network import trainable_batchnorms
+from sklimg._network import recompute_batchnorm_stats, trainable_batchnorms
 from sklimg._torch_data import ImageBatchLoader
+from sklimg.exceptions import TrainingDivergedError
 
-__all__ = ["OPTIMIZERS", "build_net"]
+__all__ = ["OPTIMIZERS", "TrainingPlan", "build_net", "load_checkpoint", "plain_history"]
 
 #: Optimizer names accepted by ``ImageClassifier(optimizer=...)`` and their defaults.
 OPTIMIZERS: dict[str, tuple[type[torch.optim.Optimizer], dict[str, Any]]] = {
@@ -29,12 +41,69 @@ OPTIMIZERS: dict[str, tuple[type[torch.optim.Optimizer], dict[str, Any]]] = {
 }
 
 
+# Callback attributes that only matter during training and would otherwise pickle a
+# second copy of the weights (an LR scheduler holds the optimizer; EarlyStopping and
+# the guard hold weight snapshots).
+_TRAINING_ONLY_ATTRIBUTES = ("lr_scheduler_", "best_model_weights_", "snapshots_")
+
+
 class InferenceModeNet(NeuralNetClassifier):
-    """skorch's classifier with prediction under ``torch.inference_mode()``.
+    """skorch's classifier, predicting under ``torch.inference_mode()``, pickling small.
 
     ``inference_mode`` skips the version-counter and view tracking that ``no_grad``
     keeps, which makes forward passes faster; skorch's training path is unchanged.
+    Pickles leave out the optimizer's state (moments: twice the weights), weight copies
+    held by callbacks and the duplicate of the initial module: a loaded model predicts
+    the same and continues training with a fresh optimizer state.
     """
+
+    interrupted_ = False
+    #: Mixed precision (bfloat16 autocast) on CUDA; set by build_net.
+    amp = False
+
+    def infer(self, x, **fit_params):
+        if self.amp and str(self.device).startswith("cuda"):
+            # bfloat16 keeps float32's range, so no loss scaling is needed.
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                return super().infer(x, **fit_params).float()
+        return super().infer(x, **fit_params)
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        # skorch ends training quietly on Ctrl-C; remember it so the classifier can
+        # say so and restore the best weights.
+        self.interrupted_ = False
+        try:
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except KeyboardInterrupt:
+            # skorch's EarlyStopping stops training with KeyboardInterrupt too.
+            self.interrupted_ = not any(
+                isinstance(cb, EarlyStopping) and cb.misses_ >= cb.patience
+                for _, cb in self.callbacks_
+            )
+            return self
+
+    def __getstate__(self):
+        optimizer = self.__dict__.get("optimizer_")
+        optimizer_state = getattr(optimizer, "state", None)
+        try:
+            if optimizer is not None:
+                optimizer.state = defaultdict(dict)
+            state = super().__getstate__()  # pickles module_, optimizer_, criterion_
+        finally:
+            if optimizer is not None:
+                optimizer.state = optimizer_state
+        light: dict[int, Any] = {}
+        for key in ("callbacks", "callbacks_"):
+            if isinstance(state.get(key), list):
+                state[key] = [_without_training_state(item, light) for item in state[key]]
+        if "module_" in self.__dict__:
+            state["module"] = None  # the same network as module_, restored on load
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if self.__dict__.get("module") is None and "module_" in self.__dict__:
+            self.module = self.module_
 
     def evaluation_step(self, batch, training=False):
         if training:
@@ -66,118 +135,293 @@ class PreciseBatchNorm(Callback):
         self.max_images = max_images
 
     def on_train_end(self, net, X=None, y=None, **kwargs) -> None:
-        all_bn = [m for m in net.module_.modules() if isinstance(m, _BatchNorm)]
-        layers = trainable_batchnorms(net.module_)
-        if not layers or X is None:
+        if X is None:
             return
         train_set, _ = net.get_split_datasets(X, y)
-        momenta = [m.momentum for m in layers]
-        for m in layers:
-            m.reset_running_stats()
-            m.momentum = None  # cumulative average over the batches below
-        was_training = net.module_.training
-        net.module_.train()
-        for m in all_bn:
-            if m not in layers:
-                m.eval()  # frozen statistics must not move during the pass
-        seen = 0
-        with torch.no_grad():
-            loader_params = {**net.get_params_for("iterator_train"), "batch_size": net.batch_size}
-            for xb, _ in ImageBatchLoader(train_set, **loader_params):
-                if seen >= self.max_images:
-                    break
-                if len(xb) > 1:
-                    net.module_(xb.to(net.device))
-                seen += len(xb)
-        for m, momentum in zip(layers, momenta, strict=True):
-            m.momentum = momentum
-        net.module_.train(was_training)
+        loader_params = {**net.get_params_for("iterator_train"), "batch_size": net.batch_size}
+        batches = (xb.to(net.device) for xb, _ in ImageBatchLoader(train_set, **loader_params))
+        recompute_batchnorm_stats(
+            net.module_,
+            batches,
+            layers=trainable_batchnorms(net.module_),
+            max_images=self.max_images,
+        )
+
+
+class UnfreezeBackbone(Callback):
+    """Train the head alone for ``after`` epochs, then the whole network.
+
+    Parameters
+    ----------
+    after : int
+        Epochs with the backbone frozen.
+    """
+
+    def __init__(self, after: int) -> None:
+        self.after = after
+
+    def on_epoch_begin(self, net, **kwargs) -> None:
+        if len(net.history) == self.after + 1:  # the row of the epoch starting now
+            net.module_.freeze_backbone(False)
+
+
+class TrainingGuard(Callback):
+    """Lose nothing: best and last weights, divergence detection, atomic checkpoints.
+
+    - After every epoch, keeps the last weights and the best ones (lowest validation
+      loss, or training loss without a validation split) in memory, and with a
+      ``checkpoint_dir`` writes ``last.pt`` (weights, optimizer, history) and
+      ``best.pt`` atomically (a temporary file, then a rename).
+    - A NaN or infinite training loss restores the last good weights and raises
+      :class:`~sklimg.exceptions.TrainingDivergedError` naming the epoch.
+    - After Ctrl-C (``KeyboardInterrupt``), restores the best weights so far.
+
+    Parameters
+    ----------
+    checkpoint_dir : str or None
+    tag : str
+        A digest of the configuration, stored with the checkpoint, so resuming with
+        another configuration is refused.
+    """
+
+    def __init__(self, checkpoint_dir: str | None = None, tag: str = "") -> None:
+        self.checkpoint_dir = checkpoint_dir
+        self.tag = tag
+
+    def initialize(self):
+        self.snapshots_ = None
+        self.best_score_ = np.inf
+        return self
+
+    def on_train_begin(self, net, **kwargs) -> None:
+        if self.snapshots_ is None:
+            self.snapshots_ = {"last": _state_copy(net.module_), "best": None}
+        for row in net.history:  # a warm start or resume continues the record
+            self.best_score_ = min(self.best_score_, _score(row))
+
+    def on_batch_end(self, net, batch=None, training=False, loss=None, **kwargs) -> None:
+        if training and loss is not None and not bool(torch.isfinite(loss.detach()).all()):
+            net.module_.load_state_dict(self.snapshots_["last"])
+            epoch = len(net.history)
+            raise TrainingDivergedError(
+                f"The training loss became {float(loss.detach())} in epoch {epoch}. The classifier "
+                f"keeps the weights from the end of epoch {epoch - 1}. Lower the learning "
+                f"rate (lr={net.lr}), or set gradient_clip=1.0, and fit again."
+            )
+
+    def on_epoch_end(self, net, **kwargs) -> None:
+        self.snapshots_["last"] = _state_copy(net.module_)
+        score = _score(net.history[-1])
+        improved = score < self.best_score_
+        if improved:
+            self.best_score_ = score
+            self.snapshots_["best"] = self.snapshots_["last"]
+        if self.checkpoint_dir is not None:
+            folder = Path(self.checkpoint_dir)
+            folder.mkdir(parents=True, exist_ok=True)
+            _atomic_save(
+                {
+                    "module": self.snapshots_["last"],
+                    "optimizer": net.optimizer_.state_dict(),
+                    "history": plain_history(net.history),
+                    "tag": self.tag,
+                },
+                folder / "last.pt",
+            )
+            if improved:
+                _atomic_save(
+                    {"module": self.snapshots_["best"], "tag": self.tag}, folder / "best.pt"
+                )
+
+    def on_train_end(self, net, **kwargs) -> None:
+        if getattr(net, "interrupted_", False) and self.snapshots_["best"] is not None:
+            net.module_.load_state_dict(self.snapshots_["best"])
+
+
+def plain_history(history) -> list:
+    """A skorch History as plain lists, dicts and numbers (numpy scalars converted), so
+    it can be stored without pickle (JSON, weights-only checkpoints)."""
+    return json.loads(json.dumps(history.to_list(), default=_plain))
+
+
+def _plain(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"history holds a {type(value).__name__}, which cannot be stored")
+
+
+def _score(row: dict) -> float:
+    value = row.get("valid_loss", row.get("train_loss"))
+    return float(value) if value is not None and np.isfinite(value) else np.inf
+
+
+def _state_copy(module: nn.Module) -> dict:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _atomic_save(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(folder: str | os.PathLike) -> dict | None:
+    """The ``last.pt`` checkpoint in ``folder`` (weights-only unpickling), or None."""
+    path = Path(folder) / "last.pt"
+    if not path.is_file():
+        return None
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _without_training_state(item, memo: dict):
+    """A callback (or (name, callback) pair) copied without training-only attributes."""
+    if isinstance(item, tuple):
+        return (item[0], _without_training_state(item[1], memo))
+    heavy = [n for n in _TRAINING_ONLY_ATTRIBUTES if getattr(item, n, None) is not None]
+    if not heavy:
+        return item
+    if id(item) not in memo:
+        copied = copy.copy(item)
+        for name in heavy:
+            setattr(copied, name, None)
+        memo[id(item)] = copied
+    return memo[id(item)]
 
 
 def _silent(*args, **kwargs) -> None:
     return None
 
 
-def build_net(
-    module: nn.Module,
-    *,
-    n_classes: int,
-    class_weights: np.ndarray | None,
-    optimizer,
-    lr: float,
-    weight_decay: float,
-    lr_schedule: str,
-    max_epochs: int,
-    batch_size: int,
-    predict_batch_size: int,
-    validation_fraction: float | None,
-    early_stopping: bool,
-    patience: int,
-    device: str,
-    seed: int,
-    verbose: int,
-    num_workers: int = 0,
-    expected_shape: tuple[int, ...] | None = None,
-) -> NeuralNetClassifier:
-    """Configure the skorch net that trains ``module``; see :class:`ImageClassifier`."""
-    if isinstance(optimizer, str):
-        optimizer_cls, optimizer_kwargs = OPTIMIZERS[optimizer]
-    else:
-        optimizer_cls, optimizer_kwargs = optimizer, {}
-    callbacks: list[tuple[str, Any]] = []
-    if lr_schedule == "cosine":
-        callbacks.append(
-            (
-                "lr_scheduler",
-                LRScheduler(policy=torch.optim.lr_scheduler.CosineAnnealingLR, T_max=max_epochs),
-            )
+@dataclass
+class TrainingPlan:
+    """Everything :func:`build_net` needs, resolved by the classifier from its params."""
+
+    n_classes: int
+    device: str
+    lr: float = 2e-3
+    optimizer: Any = "adamw"
+    weight_decay: float = 5e-4
+    lr_schedule: str = "cosine"
+    max_epochs: int = 15
+    batch_size: int = 64
+    predict_batch_size: int = 256
+    class_weights: np.ndarray | None = None
+    label_smoothing: float = 0.0
+    gradient_clip: float | None = None
+    validation_fraction: float | None = None
+    early_stopping: bool = False
+    patience: int = 5
+    seed: int = 0
+    verbose: int = 0
+    num_workers: int = 0
+    expected_shape: tuple[int, ...] | None = None
+    backbone_lr_scale: float = 1.0
+    unfreeze_after: int | None = None
+    steps_per_epoch: int = 1
+    first_epoch: int = 0
+    amp: bool = False
+    compile: bool = False
+    checkpoint_dir: str | None = None
+    checkpoint_tag: str = ""
+    callbacks: list = field(default_factory=list)
+
+
+def _scheduler(plan: TrainingPlan) -> LRScheduler | None:
+    # An explicit last_epoch: a new fit (or warm start) starts the schedule afresh,
+    # a resumed one continues it (skorch would otherwise continue from the history).
+    if plan.lr_schedule == "cosine":
+        return LRScheduler(
+            policy=torch.optim.lr_scheduler.CosineAnnealingLR,
+            T_max=plan.max_epochs,
+            last_epoch=plan.first_epoch - 1,
         )
-    if early_stopping:
+    if plan.lr_schedule == "onecycle":
+        return LRScheduler(
+            policy=torch.optim.lr_scheduler.OneCycleLR,
+            max_lr=plan.lr,
+            epochs=plan.max_epochs,
+            steps_per_epoch=plan.steps_per_epoch,
+            last_epoch=plan.first_epoch * plan.steps_per_epoch - 1,
+            step_every="batch",
+        )
+    return None
+
+
+def build_net(module: nn.Module, plan: TrainingPlan) -> NeuralNetClassifier:
+    """Configure the skorch net that trains ``module``; see :class:`ImageClassifier`."""
+    if isinstance(plan.optimizer, str):
+        optimizer_cls, optimizer_kwargs = OPTIMIZERS[plan.optimizer]
+    else:
+        optimizer_cls, optimizer_kwargs = plan.optimizer, {}
+    callbacks: list[tuple[str, Any]] = []
+    scheduler = _scheduler(plan)
+    if scheduler is not None:
+        callbacks.append(("lr_scheduler", scheduler))
+    if plan.gradient_clip is not None:
+        callbacks.append(("gradient_clip", GradientNormClipping(plan.gradient_clip)))
+    if plan.early_stopping:
         callbacks.append(
             (
                 "early_stopping",
                 EarlyStopping(
                     monitor="valid_loss",
-                    patience=patience,
+                    patience=plan.patience,
                     load_best=True,
-                    sink=print if verbose else _silent,
+                    sink=print if plan.verbose else _silent,
                 ),
             )
         )
+    if plan.unfreeze_after is not None:
+        callbacks.append(("unfreeze_backbone", UnfreezeBackbone(plan.unfreeze_after)))
+    callbacks.append(("guard", TrainingGuard(plan.checkpoint_dir, plan.checkpoint_tag)))
     callbacks.append(("precise_bn", PreciseBatchNorm()))
+    if plan.verbose >= 2:
+        callbacks.append(("progress_bar", ProgressBar()))
+    callbacks.extend(
+        item if isinstance(item, tuple) else (f"user_{i}", item)
+        for i, item in enumerate(plan.callbacks)
+    )
     extra: dict[str, Any] = {f"optimizer__{k}": v for k, v in optimizer_kwargs.items()}
-    if class_weights is not None:
-        extra["criterion__weight"] = torch.as_tensor(class_weights, dtype=torch.float32)
-    return InferenceModeNet(
+    if plan.backbone_lr_scale != 1.0:
+        extra["optimizer__param_groups"] = [
+            ("backbone.*", {"lr": plan.lr * plan.backbone_lr_scale})
+        ]
+    if plan.class_weights is not None:
+        extra["criterion__weight"] = torch.as_tensor(plan.class_weights, dtype=torch.float32)
+    net = InferenceModeNet(
         module=module,
         criterion=nn.CrossEntropyLoss,
+        criterion__label_smoothing=plan.label_smoothing,
         optimizer=optimizer_cls,
-        lr=lr,
-        optimizer__weight_decay=weight_decay,
-        max_epochs=max_epochs,
-        batch_size=batch_size,
+        lr=plan.lr,
+        optimizer__weight_decay=plan.weight_decay,
+        max_epochs=plan.max_epochs,
+        batch_size=plan.batch_size,
         iterator_train=ImageBatchLoader,
         iterator_valid=ImageBatchLoader,
         iterator_train__shuffle=True,
         iterator_train__drop_singleton=True,
-        iterator_valid__batch_size=predict_batch_size,
+        iterator_valid__batch_size=plan.predict_batch_size,
         **{
             f"{iterator}__{key}": value
             for iterator in ("iterator_train", "iterator_valid")
             for key, value in (
-                ("num_workers", num_workers),
-                ("expected_shape", expected_shape),
-                ("pin_memory", device.startswith("cuda")),
+                ("num_workers", plan.num_workers),
+                ("expected_shape", plan.expected_shape),
+                ("pin_memory", plan.device.startswith("cuda")),
             )
         },
         train_split=(
-            ValidSplit(validation_fraction, stratified=True, random_state=seed)
-            if validation_fraction
+            ValidSplit(plan.validation_fraction, stratified=True, random_state=plan.seed)
+            if plan.validation_fraction
             else None
         ),
         callbacks=callbacks,
-        classes=np.arange(n_classes),
-        device=device,
-        verbose=verbose,
+        classes=np.arange(plan.n_classes),
+        device=plan.device,
+        compile=plan.compile,
+        verbose=plan.verbose,
         **extra,
     )
+    net.amp = plan.amp
+    return net

@@ -3,32 +3,42 @@
 from __future__ import annotations
 
 import math
-import os
+import warnings
 from numbers import Integral, Real
 
+import joblib
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import check_is_fitted
+from skorch.history import History
 from torch import nn
 
-from sklimg._lazy import LazyImages
-from sklimg._network import build_backbone
+from sklimg._cache import cached_transform
+from sklimg._lazy import LazyImages, sample_images
+from sklimg._network import HeadOnly, build_backbone
 from sklimg._torch_data import (
     ImageTensorDataset,
     LazyImageDataset,
-    image_to_float,
     images_to_tensor,
 )
-from sklimg._training import OPTIMIZERS, build_net
+from sklimg._training import OPTIMIZERS, TrainingPlan, build_net, load_checkpoint
 from sklimg.backbones import BackboneSpec, resolve_backbone
-from sklimg.exceptions import ImageInputError
+from sklimg.exceptions import (
+    ImageInputError,
+    TrainingDivergedError,
+    TrainingInterruptedWarning,
+    VersionMismatchWarning,
+)
+from sklimg.features._deep import DeepFeatures, default_num_workers, extract_features
 from sklimg.preprocessing._augment import AUGMENT_POLICIES, Augment
 from sklimg.utils._sklearn_compat import HasMethods, Interval, StrOptions, _fit_context
 from sklimg.utils._torch_utils import resolve_device, seed_from_random_state, seeded
 from sklimg.utils.validation import (
-    SUPPORTED_CHANNELS,
     as_images,
     check_image_shape_param,
     check_labels,
@@ -36,9 +46,6 @@ from sklimg.utils.validation import (
 )
 
 __all__ = ["ImageClassifier"]
-
-# Images decoded from files (or lazy views) for those statistics and the shape checks.
-_LAZY_SAMPLE = 256
 
 
 class ImageClassifier(ClassifierMixin, BaseEstimator):
@@ -70,6 +77,28 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
     image_shape : tuple of int or None, default=None
         ``(H, W)`` or ``(H, W, C)`` of each row when ``X`` is a 2-D array of flattened
         images such as ``load_digits().data``. ``None``: 2-D rows must be squares.
+    head : scikit-learn classifier or None, default=None
+        ``None``: a linear layer trained with the network by skorch. A scikit-learn
+        estimator (e.g. ``LogisticRegression()``, ``SVC()``): the backbone is frozen,
+        each image's features are computed once, and the head is fitted on them by
+        scikit-learn. Classical backbones (``"hog"``, ``"lbp"``, ``"color_histogram"``,
+        ``"pixels"``) always use a scikit-learn head, by default a standardised
+        ``LogisticRegression``.
+    finetune : {"auto", "full", "head", "gradual"}, default="auto"
+        What trains with a neural head. ``"full"``: everything. ``"head"``: only the
+        head; the backbone is frozen, BatchNorm statistics included, and without
+        augmentation each image's features are computed once and reused every epoch.
+        ``"gradual"``: the head alone for ``freeze_epochs`` epochs, then everything.
+        ``"auto"``: ``"head"`` with pretrained weights, ``"full"`` from scratch.
+    backbone_lr_scale : float or None, default=None
+        The backbone's learning rate as a fraction of ``lr`` when it trains
+        (``"full"``, ``"gradual"``). ``None``: 0.1 with pretrained weights, else 1.
+    freeze_epochs : int, default=1
+        Epochs with the backbone frozen for ``finetune="gradual"``.
+    memory : str, path-like, joblib.Memory or None, default=None
+        Folder caching frozen features per image content and extractor (backbone,
+        weights, preprocessing), so cross-validation folds and grid points compute each
+        image once. Used when the backbone is frozen and images are not augmented.
     input_size : "auto", int or tuple of int, default="auto"
         Size the network sees; every batch is resized to it on the fly. ``"auto"``:
         pretrained backbones get the size of their weights (224 for torchvision);
@@ -90,8 +119,14 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         ``"sgd"`` uses Nesterov momentum 0.9.
     weight_decay : float, default=5e-4
         Weight decay (decoupled for AdamW).
-    lr_schedule : {"cosine", "constant"}, default="cosine"
-        Learning rate over epochs: cosine annealing to zero at ``max_epochs``, or fixed.
+    lr_schedule : {"cosine", "onecycle", "constant"}, default="cosine"
+        Learning rate over training: cosine annealing to zero at ``max_epochs``
+        (stepped per epoch), one-cycle (warm-up to ``lr``, then annealing, per batch),
+        or fixed.
+    label_smoothing : float, default=0.0
+        Label smoothing of the cross-entropy loss (0.1 is common).
+    gradient_clip : float or None, default=None
+        Clip the gradient norm to this value (skorch's ``GradientNormClipping``).
     validation_fraction : float or None, default=None
         Fraction of the training images held out (stratified) to report validation loss
         and accuracy each epoch. ``None``: no hold-out, unless ``early_stopping`` is on,
@@ -114,11 +149,33 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         DataLoader worker processes that decode files and augment images. ``None``:
         ``min(4, cpu_count // 2)`` (at least 1) for files or augmentation, none for
         arrays held in memory, which are batched by slicing.
+    amp : bool, default=False
+        Mixed precision (bfloat16 autocast) on CUDA; needs a CUDA device.
+    compile : bool, default=False
+        ``torch.compile`` the network (through skorch); pays off on CUDA for long runs.
+    checkpoint_dir : str, path-like or None, default=None
+        Write ``last.pt`` (weights, optimizer, history) and ``best.pt`` there after
+        every epoch, atomically. With ``warm_start=True``, a fit that finds a checkpoint
+        of the same configuration there resumes it: same history, same schedule, up to
+        ``max_epochs`` in total.
+    callbacks : list of skorch callbacks or None, default=None
+        Extra skorch callbacks (or ``(name, callback)`` pairs), run after sklimg's.
     verbose : int, default=0
-        ``0`` silent; ``1`` prints a table of losses per epoch.
+        ``0`` silent; ``1`` prints a table of losses per epoch (skorch's PrintLog);
+        ``2`` adds a progress bar per batch.
     warm_start : bool, default=False
-        Continue training the fitted network on the next ``fit`` instead of starting
-        again; the labels must be among ``classes_``.
+        Continue training the fitted network on the next ``fit`` for ``max_epochs``
+        more epochs instead of starting again; the labels must be among ``classes_``.
+        See also ``checkpoint_dir``.
+
+    Notes
+    -----
+    Nothing is lost when training stops early: on Ctrl-C the classifier keeps the best
+    weights so far (with a :class:`~sklimg.exceptions.TrainingInterruptedWarning`);
+    a NaN or infinite loss raises :class:`~sklimg.exceptions.TrainingDivergedError`
+    and keeps the last good weights; an unreadable image part-way keeps what was
+    learned. After training, BatchNorm statistics are recomputed on up to 2,048
+    training images with the final weights ("precise BN").
 
     Attributes
     ----------
@@ -132,10 +189,16 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         ``(H, W)`` the network sees after the on-the-fly resize.
     backbone_spec_ : BackboneSpec
         The resolved backbone.
+    finetune_ : str
+        The resolved ``finetune`` strategy (neural head).
     net_ : skorch.NeuralNetClassifier
-        The trained skorch net; ``net_.module_`` is the torch module.
+        The trained skorch net (neural head); ``net_.module_`` is the torch module.
     history_ : skorch.History
-        Per-epoch records (``history_[:, "train_loss"]``).
+        Per-epoch records (``history_[:, "train_loss"]``), with a neural head.
+    feature_extractor_ : transformer
+        The frozen feature extractor, with a scikit-learn head.
+    head_ : estimator
+        The fitted scikit-learn head.
 
     See Also
     --------
@@ -159,6 +222,11 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         "weights": [None, str, HasMethods("__fspath__")],
         "backbone_kwargs": [None, dict],
         "image_shape": [None, tuple, list],
+        "head": [None, HasMethods(["fit", "predict"])],
+        "finetune": [StrOptions({"auto", "full", "head", "gradual"})],
+        "backbone_lr_scale": [None, Interval(Real, 0, None, closed="left")],
+        "freeze_epochs": [Interval(Integral, 0, None, closed="left")],
+        "memory": [None, str, HasMethods("__fspath__"), HasMethods("cache")],
         "augment": [None, StrOptions(set(AUGMENT_POLICIES)), Augment],
         "input_size": [
             StrOptions({"auto"}),
@@ -171,7 +239,9 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         "lr": [Interval(Real, 0, None, closed="neither")],
         "optimizer": [StrOptions(set(OPTIMIZERS)), type],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "lr_schedule": [StrOptions({"cosine", "constant"})],
+        "lr_schedule": [StrOptions({"cosine", "onecycle", "constant"})],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
+        "gradient_clip": [None, Interval(Real, 0, None, closed="neither")],
         "validation_fraction": [None, Interval(Real, 0, 1, closed="neither")],
         "early_stopping": ["boolean"],
         "patience": [Interval(Integral, 1, None, closed="left")],
@@ -179,6 +249,10 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         "device": [str, torch.device],
         "random_state": ["random_state"],
         "num_workers": [None, Interval(Integral, 0, None, closed="left")],
+        "amp": ["boolean"],
+        "compile": ["boolean"],
+        "checkpoint_dir": [None, str, HasMethods("__fspath__")],
+        "callbacks": [None, list],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
     }
@@ -191,6 +265,11 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         weights=None,
         backbone_kwargs=None,
         image_shape=None,
+        head=None,
+        finetune="auto",
+        backbone_lr_scale=None,
+        freeze_epochs=1,
+        memory=None,
         input_size="auto",
         augment=None,
         max_epochs=15,
@@ -199,6 +278,8 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         optimizer="adamw",
         weight_decay=5e-4,
         lr_schedule="cosine",
+        label_smoothing=0.0,
+        gradient_clip=None,
         validation_fraction=None,
         early_stopping=False,
         patience=5,
@@ -206,6 +287,10 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         device="auto",
         random_state=None,
         num_workers=None,
+        amp=False,
+        compile=False,
+        checkpoint_dir=None,
+        callbacks=None,
         verbose=0,
         warm_start=False,
     ):
@@ -214,6 +299,11 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         self.weights = weights
         self.backbone_kwargs = backbone_kwargs
         self.image_shape = image_shape
+        self.head = head
+        self.finetune = finetune
+        self.backbone_lr_scale = backbone_lr_scale
+        self.freeze_epochs = freeze_epochs
+        self.memory = memory
         self.input_size = input_size
         self.augment = augment
         self.max_epochs = max_epochs
@@ -222,6 +312,8 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         self.optimizer = optimizer
         self.weight_decay = weight_decay
         self.lr_schedule = lr_schedule
+        self.label_smoothing = label_smoothing
+        self.gradient_clip = gradient_clip
         self.validation_fraction = validation_fraction
         self.early_stopping = early_stopping
         self.patience = patience
@@ -229,6 +321,10 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         self.device = device
         self.random_state = random_state
         self.num_workers = num_workers
+        self.amp = amp
+        self.compile = compile
+        self.checkpoint_dir = checkpoint_dir
+        self.callbacks = callbacks
         self.verbose = verbose
         self.warm_start = warm_start
 
@@ -261,7 +357,14 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         y = check_labels(y, len(images))
         device = resolve_device(self.device)
         self._check_params()
-        sample = _sample(images)
+        spec = resolve_backbone(self.backbone)
+        sample = sample_images(images)
+        seed = seed_from_random_state(self.random_state)
+        if self.head is not None or spec.kind == "classical":
+            with seeded(seed, device):
+                self._fit_features(spec, images, sample, y, device)
+            return self
+
         continuing = self.warm_start and hasattr(self, "net_")
         if continuing:
             self._check_warm_start(sample, y)
@@ -271,80 +374,229 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         y_encoded = np.searchsorted(classes, y)
         validation_fraction = self._validation_fraction()
         _check_validation_split(y_encoded, len(classes), validation_fraction)
-
         train_images = self._augmented(images)
         dataset = _dataset(train_images, torch.from_numpy(y_encoded))
-        seed = seed_from_random_state(self.random_state)
         with seeded(seed, device):
             if continuing:
                 self._reset_lr()
                 self._train(self.net_, dataset, y_encoded, partial=True)
-            else:
-                spec = resolve_backbone(self.backbone)
-                built = build_backbone(
-                    spec,
-                    sample,
-                    pretrained=self.pretrained,
-                    weights=self.weights,
-                    backbone_kwargs=self.backbone_kwargs,
-                    input_size=self.input_size,
-                )
-                input_size = built.input_size
-                height, width, channels = sample.shape[1:]
-                net = build_net(
-                    built.network(len(classes)),
-                    n_classes=len(classes),
-                    class_weights=self._class_weights(classes, y),
-                    optimizer=self.optimizer,
-                    lr=self.lr,
-                    weight_decay=self.weight_decay,
-                    lr_schedule=self.lr_schedule,
-                    max_epochs=self.max_epochs,
-                    batch_size=self.batch_size,
-                    predict_batch_size=max(
-                        self.batch_size, min(1024, 2**20 // math.prod(input_size))
-                    ),
-                    validation_fraction=validation_fraction,
-                    early_stopping=self.early_stopping,
-                    patience=self.patience,
+                return self
+            built = build_backbone(
+                spec,
+                sample,
+                pretrained=self.pretrained,
+                weights=self.weights,
+                backbone_kwargs=self.backbone_kwargs,
+                input_size=self.input_size,
+            )
+            finetune = self.finetune
+            if finetune == "auto":
+                finetune = "head" if built.pretrained else "full"
+            network = built.network(len(classes))
+            module = network
+            if finetune in ("head", "gradual"):
+                network.freeze_backbone()
+            if finetune == "head" and not getattr(train_images, "random", False):
+                # Frozen backbone, no augmentation: each image's features are computed
+                # once (and cached with memory=), then only the head trains on them.
+                features = extract_features(
+                    built.network(),
+                    train_images,
+                    batch_size=self._predict_batch_size(built.input_size),
                     device=device,
-                    seed=seed,
-                    verbose=self.verbose,
-                    num_workers=self._num_workers(train_images),
-                    expected_shape=(channels, height, width),
+                    num_workers=self.num_workers,
+                    memory=self.memory,
                 )
-                # Fitted attributes are set once training has finished (or stopped
-                # with weights worth keeping), never half-way.
-                fitted = dict(
-                    classes_=classes,
-                    n_classes_=len(classes),
-                    backbone_spec_=spec,
-                    input_shape_=(int(height), int(width), int(channels)),
-                    input_size_=input_size,
-                )
-                self._train(net, dataset, y_encoded, fitted=fitted)
+                dataset = ImageTensorDataset(torch.from_numpy(features), dataset.y)
+                module = HeadOnly(network)
+            scale = self.backbone_lr_scale
+            if scale is None:
+                scale = 0.1 if built.pretrained else 1.0
+            height, width, channels = sample.shape[1:]
+            checkpoint = self._checkpoint_to_resume()
+            n_train = len(y) - (
+                math.ceil(validation_fraction * len(y)) if validation_fraction else 0
+            )
+            plan = TrainingPlan(
+                n_classes=len(classes),
+                device=device,
+                lr=self.lr,
+                optimizer=self.optimizer,
+                weight_decay=self.weight_decay,
+                lr_schedule=self.lr_schedule,
+                max_epochs=self.max_epochs,
+                batch_size=self.batch_size,
+                predict_batch_size=self._predict_batch_size(built.input_size),
+                class_weights=self._class_weights(classes, y),
+                label_smoothing=self.label_smoothing,
+                gradient_clip=self.gradient_clip,
+                validation_fraction=validation_fraction,
+                early_stopping=self.early_stopping,
+                patience=self.patience,
+                seed=seed,
+                verbose=self.verbose,
+                num_workers=default_num_workers(train_images, self.num_workers),
+                expected_shape=(channels, height, width),
+                backbone_lr_scale=scale if finetune in ("full", "gradual") else 1.0,
+                unfreeze_after=self.freeze_epochs if finetune == "gradual" else None,
+                steps_per_epoch=max(
+                    1, n_train // self.batch_size + (n_train % self.batch_size > 1)
+                ),
+                first_epoch=len(checkpoint["history"]) if checkpoint else 0,
+                amp=self.amp,
+                compile=self.compile,
+                checkpoint_dir=None if self.checkpoint_dir is None else str(self.checkpoint_dir),
+                checkpoint_tag=self._config_digest(),
+                callbacks=list(self.callbacks or []),
+            )
+            net = build_net(module, plan)
+            # Fitted attributes are set once training has finished (or stopped with
+            # weights worth keeping), never half-way.
+            fitted = dict(
+                classes_=classes,
+                n_classes_=len(classes),
+                backbone_spec_=spec,
+                input_shape_=(int(height), int(width), int(channels)),
+                input_size_=built.input_size,
+                finetune_=finetune,
+            )
+            if checkpoint is not None:
+                self._restore(net, checkpoint)
+                remaining = self.max_epochs - len(net.history)
+                if remaining > 0:
+                    self._train(
+                        net, dataset, y_encoded, fitted=fitted, network=network, epochs=remaining
+                    )
+                else:
+                    self._set_fitted(net, fitted, network)
+            else:
+                self._train(net, dataset, y_encoded, fitted=fitted, network=network)
         return self
 
-    def _train(self, net, dataset, y_encoded, *, partial=False, fitted=None) -> None:
-        """Run skorch; keep what was learned if a bad image stops training part-way."""
+    def _config_digest(self) -> str:
+        """A digest of what shapes the trained model, to refuse resuming another one."""
+        ignored = {
+            "max_epochs",
+            "warm_start",
+            "verbose",
+            "checkpoint_dir",
+            "num_workers",
+            "device",
+            "callbacks",
+        }
+        params = {k: v for k, v in self.get_params(deep=False).items() if k not in ignored}
+        return joblib.hash(repr(sorted(params.items())))
+
+    def _checkpoint_to_resume(self) -> dict | None:
+        """With warm_start and a checkpoint_dir holding a checkpoint, the run to resume."""
+        if not (self.warm_start and self.checkpoint_dir is not None):
+            return None
+        checkpoint = load_checkpoint(self.checkpoint_dir)
+        if checkpoint is not None and checkpoint["tag"] != self._config_digest():
+            raise ValueError(
+                f"The checkpoint in {str(self.checkpoint_dir)!r} was written by a classifier "
+                f"with other parameters; resume with the same parameters (only max_epochs, "
+                f"verbose, device, num_workers and callbacks may change), or use another "
+                f"checkpoint_dir."
+            )
+        return checkpoint
+
+    def _restore(self, net, checkpoint: dict) -> None:
+        net.initialize()
+        net.module_.load_state_dict(checkpoint["module"])
+        net.optimizer_.load_state_dict(checkpoint["optimizer"])
+        net.history = History(checkpoint["history"])
+
+    def _predict_batch_size(self, input_size) -> int:
+        # Large batches predict faster; bounded to 2**20 input pixels per batch.
+        return max(self.batch_size, min(1024, 2**20 // math.prod(input_size)))
+
+    def _fit_features(self, spec, images, sample, y, device) -> None:
+        """Frozen features computed once, then a scikit-learn head fitted on them."""
+        if self.augment is not None:
+            raise ValueError(
+                "augment needs a neural head, which sees new augmented images every epoch; "
+                "a scikit-learn head is fitted once on fixed features. Use head=None, or "
+                "drop augment."
+            )
+        if spec.kind == "classical":
+            extractor = spec.build(in_chans=sample.shape[-1], **(self.backbone_kwargs or {}))
+            extractor.fit(images[:1])
+            features = cached_transform(extractor, images, self.memory)
+        else:
+            extractor = DeepFeatures(
+                spec,
+                pretrained=self.pretrained,
+                weights=self.weights,
+                backbone_kwargs=self.backbone_kwargs,
+                input_size=self.input_size,
+                batch_size=self.batch_size,
+                device=device,
+                memory=self.memory,
+                num_workers=self.num_workers,
+            )
+            features = extractor.fit_transform(images)
+        classes = np.unique(y)
+        head = clone(self.head) if self.head is not None else default_head()
+        head.fit(features, np.searchsorted(classes, y))
+        self._set_fitted(
+            None,
+            dict(
+                classes_=classes,
+                n_classes_=len(classes),
+                backbone_spec_=spec,
+                input_shape_=tuple(int(s) for s in sample.shape[1:]),
+                feature_extractor_=extractor,
+                head_=head,
+            ),
+        )
+
+    def _train(
+        self, net, dataset, y_encoded, *, partial=False, fitted=None, network=None, epochs=None
+    ) -> None:
+        """Run skorch; keep what was learned if training stops part-way."""
         try:
-            (net.partial_fit if partial else net.fit)(dataset, y_encoded)
+            if partial or epochs is not None:
+                net.partial_fit(dataset, y_encoded, epochs=epochs)
+            else:
+                net.fit(dataset, y_encoded)
+        except TrainingDivergedError:
+            self._set_fitted(net, fitted, network)  # with the last good weights
+            raise
         except ImageInputError as exc:
-            epochs = sum(1 for row in net.history if "train_loss" in row)
-            if not epochs:
+            done = sum(1 for row in net.history if "train_loss" in row)
+            if not done:
                 raise
-            self._set_fitted(net, fitted)
+            self._set_fitted(net, fitted, network)
             raise ImageInputError(
-                f"{exc}\nTraining stopped after {epochs} complete epoch(s); the classifier "
+                f"{exc}\nTraining stopped after {done} complete epoch(s); the classifier "
                 f"keeps the weights learned so far. Fix or remove the image, then call fit "
                 f"with warm_start=True to continue."
             ) from exc
-        self._set_fitted(net, fitted)
+        self._set_fitted(net, fitted, network)
+        if net.interrupted_:
+            done = sum(1 for row in net.history if "train_loss" in row)
+            warnings.warn(
+                f"Training was interrupted after {done} complete epoch(s); the classifier "
+                f"keeps the best weights so far and predicts with them. Call fit with "
+                f"warm_start=True to continue.",
+                TrainingInterruptedWarning,
+                stacklevel=3,
+            )
 
-    def _set_fitted(self, net, fitted: dict | None) -> None:
+    def _set_fitted(self, net, fitted: dict | None, network=None) -> None:
+        if fitted is not None:  # a new fit: forget the other route's state
+            for name in ("net_", "history_", "feature_extractor_", "head_", "input_size_"):
+                self.__dict__.pop(name, None)
+            for name, value in fitted.items():
+                setattr(self, name, value)
+        if net is None:
+            return
+        if network is not None and net.module_ is not network:
+            # The head was trained on cached features through a HeadOnly view: install
+            # the whole network, which predicts from images.
+            net.module = net.module_ = network
         self.net_ = net
-        for name, value in (fitted or {}).items():
-            setattr(self, name, value)
         self.history_ = net.history
 
     def _augmented(self, images):
@@ -352,13 +604,6 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             return images
         augment = self.augment if isinstance(self.augment, Augment) else Augment(self.augment)
         return augment.fit_transform(images)
-
-    def _num_workers(self, images) -> int:
-        if not isinstance(images, LazyImages):
-            return 0
-        if self.num_workers is not None:
-            return self.num_workers
-        return max(1, min(4, (os.cpu_count() or 2) // 2))
 
     def _check_params(self) -> None:
         check_image_shape_param(self.image_shape)
@@ -369,6 +614,11 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"input_size must be 'auto', an int or (height, width) with positive ints; "
                 f"got {self.input_size!r}."
+            )
+        if self.amp and not resolve_device(self.device).startswith("cuda"):
+            raise ValueError(
+                "amp=True needs a CUDA device (mixed precision on the CPU is slower); set "
+                "amp=False, or device='cuda' on a machine with a GPU."
             )
         if isinstance(self.optimizer, type) and not issubclass(
             self.optimizer, torch.optim.Optimizer
@@ -394,9 +644,9 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             )
 
     def _reset_lr(self) -> None:
-        # A cosine schedule ends near 0; continuing starts again from the chosen lr.
+        # A cosine schedule ends near 0; continuing starts again from the initial rates.
         for group in self.net_.optimizer_.param_groups:
-            group["lr"] = self.lr
+            group["lr"] = group.get("initial_lr", self.lr)
 
     def _class_weights(self, classes: np.ndarray, y: np.ndarray) -> np.ndarray | None:
         if self.class_weight is None:
@@ -410,12 +660,17 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             ) from exc
 
     # ------------------------------------------------------------- predict
-    def _dataset(self, X):
+    def _images(self, X):
+        """Validated images for prediction, of the size and channels seen at fit."""
         check_is_fitted(self)
         images = as_images(X, image_shape=self.image_shape)
-        first = images if isinstance(images, np.ndarray) else _sample(images, 1)
-        check_same_shape(first, self.input_shape_, type(self).__name__)
-        return _dataset(images)
+        check_same_shape(sample_images(images, 1), self.input_shape_, type(self).__name__)
+        return images
+
+    def _features(self, images) -> np.ndarray:
+        if isinstance(self.feature_extractor_, DeepFeatures):
+            return self.feature_extractor_.transform(images)
+        return cached_transform(self.feature_extractor_, images, self.memory)
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities of images ``X``.
@@ -429,11 +684,23 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
-            Probabilities (softmax of the logits), columns ordered as ``classes_``;
-            rows sum to 1.
+            Probabilities, columns ordered as ``classes_``; rows sum to 1.
+
+        Raises
+        ------
+        AttributeError
+            If a scikit-learn ``head`` has no ``predict_proba`` (e.g. ``SVC()`` without
+            ``probability=True``).
         """
-        dataset = self._dataset(X)
-        return np.asarray(self.net_.predict_proba(dataset), dtype=np.float64)
+        images = self._images(X)
+        if hasattr(self, "head_"):
+            if not hasattr(self.head_, "predict_proba"):
+                raise AttributeError(
+                    f"The head {self.head_!r} has no predict_proba; use one that does, "
+                    f"e.g. LogisticRegression() or SVC(probability=True)."
+                )
+            return self.head_.predict_proba(self._features(images)).astype(np.float64)
+        return np.asarray(self.net_.predict_proba(_dataset(images)), dtype=np.float64)
 
     def predict_log_proba(self, X) -> np.ndarray:
         """Logarithm of :meth:`predict_proba`.
@@ -454,15 +721,43 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, H, W[, C]) or (n_samples, H * W)
+        X : array-like of shape (n_samples, H, W[, C]) or (n_samples, H * W), list of \
+                arrays, file paths, or LazyImages
 
         Returns
         -------
         y_pred : ndarray of shape (n_samples,)
             Labels from ``classes_``.
         """
+        if hasattr(self, "head_"):
+            encoded = self.head_.predict(self._features(self._images(X)))
+            return self.classes_[np.asarray(encoded, dtype=int)]
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
+
+    def __getstate__(self):
+        # scikit-learn stamps its version; stamp sklimg's and torch's too, so a model
+        # loaded elsewhere can say when it was saved by other versions.
+        state = super().__getstate__()
+        if hasattr(self, "classes_"):
+            state["_sklimg_versions"] = _versions()
+        return state
+
+    def __setstate__(self, state):
+        saved = state.pop("_sklimg_versions", None)
+        super().__setstate__(state)
+        if saved is not None and saved != _versions():
+            differ = ", ".join(
+                f"{name} {saved.get(name)} (now {version})"
+                for name, version in _versions().items()
+                if saved.get(name) != version
+            )
+            warnings.warn(
+                f"This {type(self).__name__} was saved with {differ}. It may load or "
+                f"predict differently; refit it, or install the versions it was saved with.",
+                VersionMismatchWarning,
+                stacklevel=2,
+            )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -474,41 +769,22 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
 
+def _versions() -> dict[str, str]:
+    import sklimg
+
+    return {"sklimg": sklimg.__version__, "torch": torch.__version__.split("+")[0]}
+
+
+def default_head():
+    """The scikit-learn head used when none is given: standardised logistic regression."""
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+
+
 def _dataset(images, y: torch.Tensor | None = None):
     """The torch dataset for in-memory images (one tensor) or lazy ones (per item)."""
     if isinstance(images, LazyImages):
         return LazyImageDataset(images, y)
     return ImageTensorDataset(images_to_tensor(images), y)
-
-
-def _sample(images, n: int = _LAZY_SAMPLE) -> np.ndarray:
-    """The images before augmentation: in memory as they are; otherwise up to ``n``
-    evenly spaced images decoded (float32 in [0, 1]), to learn the shape and the pixel
-    statistics."""
-    if isinstance(images, LazyImages):
-        images = images.without_random()
-    if isinstance(images, np.ndarray):
-        return images
-    indices = np.unique(np.linspace(0, len(images) - 1, min(n, len(images))).astype(int))
-    decoded = []
-    for i in indices:
-        image = images.load(int(i))
-        if image.ndim == 2:
-            image = image[..., None]
-        if decoded and image.shape != decoded[0].shape:
-            raise ImageInputError(
-                f"Images differ in size: image {indices[0]} is {decoded[0].shape} but image "
-                f"{i} is {image.shape} (height, width, channels). Add a resizing step, e.g. "
-                f"make_pipeline(sklimg.preprocessing.Resize((64, 64)), ImageClassifier())."
-            )
-        decoded.append(image_to_float(image))
-    sample = np.stack(decoded)
-    if sample.shape[-1] not in SUPPORTED_CHANNELS:
-        raise ImageInputError(
-            f"The images have {sample.shape[-1]} channels; expected 1 (grayscale) or 3 "
-            f"(RGB). Add a sklimg.preprocessing.ToRGB or Grayscale step."
-        )
-    return sample
 
 
 def _check_validation_split(y_encoded: np.ndarray, n_classes: int, fraction) -> None:

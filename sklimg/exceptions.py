@@ -11,8 +11,12 @@ __all__ = [
     "DeviceError",
     "ImageDtypeError",
     "ImageInputError",
+    "ModelFileError",
     "NotFittedError",
+    "TrainingDivergedError",
+    "TrainingInterruptedWarning",
     "UnknownBackboneError",
+    "VersionMismatchWarning",
     "WeightsError",
 ]
 
@@ -39,3 +43,20 @@ class WeightsError(ValueError):
 
 class DeviceError(ValueError):
     """A ``device`` that does not exist or is not available on this machine."""
+
+
+class ModelFileError(ValueError):
+    """A model file that is not an sklimg model, was modified, truncated, or names a type
+    sklimg does not know. Loading it ran nothing."""
+
+
+class TrainingDivergedError(FloatingPointError):
+    """The training loss became NaN or infinite; the last good weights are kept."""
+
+
+class VersionMismatchWarning(UserWarning):
+    """A model saved with other versions of sklimg or torch than those installed."""
+
+
+class TrainingInterruptedWarning(UserWarning):
+    """Training stopped by Ctrl-C; the model keeps the best weights so far."""

@@ -1,7 +1,7 @@
 import torch
 from torch.utils.data import Subset
 
-from sklimg._torch_data import ImageTensorDataset, ImageBatchLoader
+from sklimg._torch_data import ImageBatchLoader, ImageTensorDataset
 
 
 def _dataset(n=10):

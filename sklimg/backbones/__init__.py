@@ -4,7 +4,12 @@ Look them up by name (``list_backbones("resnet*")``, ``get_backbone("resnet18")`
 register your own with :func:`register_backbone`.
 """
 
-from sklimg.backbones import _small, _torchvision  # noqa: F401  (registers the built-ins)
+from sklimg.backbones import (  # noqa: F401  (registers the built-ins)
+    _classical,
+    _efficientnet_lite,
+    _small,
+    _torchvision,
+)
 from sklimg.backbones._registry import (
     BackboneSpec,
     get_backbone,

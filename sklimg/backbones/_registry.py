@@ -58,7 +58,8 @@ class BackboneSpec:
     pretrained_weights : str or None, default=None
         The torchvision weights that ``pretrained=True`` loads, e.g.
         ``"DEFAULT"`` (resolved through ``torchvision_name``) or
-        ``"ResNet18_Weights.IMAGENET1K_V1"``; ``None`` when none exist.
+        ``"ResNet18_Weights.IMAGENET1K_V1"``; with ``weights_loader``, a name for
+        the weights it provides; ``None`` when none exist.
     torchvision_name : str or None, default=None
         The torchvision model name, used to resolve short weight names such as
         ``"IMAGENET1K_V1"``.
@@ -69,6 +70,15 @@ class BackboneSpec:
         keep their resolution through the network instead of being upsampled.
     description : str, default=""
         One line for tables and ``sklimg backbones``.
+    kind : {"deep", "classical"}, default="deep"
+        ``"classical"``: the builder returns a scikit-learn feature transformer
+        (HOG, LBP, ...) instead of a torch module; such backbones always get a
+        scikit-learn head.
+    weights_loader : callable or None, default=None
+        ``weights_loader() -> state_dict`` returning the pretrained weights of the
+        original model from a local source (e.g. an installed package), used by
+        ``pretrained=True`` instead of torchvision's weights API. A module-level
+        function, so that fitted models pickle.
     """
 
     name: str
@@ -84,6 +94,8 @@ class BackboneSpec:
     small_input_below: int | None = None
     description: str = ""
     default_kwargs: dict[str, Any] = field(default_factory=dict)
+    weights_loader: Callable[[], dict[str, Any]] | None = None
+    kind: str = "deep"
 
     def build(
         self,
@@ -283,14 +295,49 @@ class _ModuleBuilder:
         return module
 
 
+@dataclass(frozen=True)
+class _UnionBuilder:
+    """Builds a FeatureUnion of classical feature transformers ("hog+lbp")."""
+
+    parts: tuple[BackboneSpec, ...]
+
+    def __call__(self, *, in_chans, small_input=False, state_dict=None, **kwargs):
+        from sklearn.pipeline import FeatureUnion
+
+        unknown = set(kwargs) - {p.name for p in self.parts}
+        if unknown:
+            raise TypeError(
+                f"backbone_kwargs for a combination are keyed by part name "
+                f"({[p.name for p in self.parts]}); got {sorted(unknown)}."
+            )
+        return FeatureUnion(
+            [(p.name, p.build(in_chans=in_chans, **kwargs.get(p.name, {}))) for p in self.parts]
+        )
+
+
+def _combined(name: str) -> BackboneSpec:
+    parts = tuple(get_backbone(part.strip()) for part in name.split("+"))
+    deep = [p.name for p in parts if p.kind != "classical"]
+    if deep:
+        raise ValueError(
+            f"Only classical feature backbones combine with '+'; {deep} in {name!r} are "
+            f"deep networks. Combine deep features with sklearn.pipeline.make_union("
+            f"sklimg.features.DeepFeatures(...), ...) instead."
+        )
+    return BackboneSpec(
+        name=name, builder=_UnionBuilder(parts), input_size=None, in_chans=None, kind="classical"
+    )
+
+
 def resolve_backbone(backbone) -> BackboneSpec:
     """Turn the classifier's ``backbone`` parameter into a spec.
 
     Parameters
     ----------
     backbone : str, BackboneSpec, torch.nn.Module instance or subclass
-        A registry name, a spec, or a user's network mapping images ``(N, C, H, W)`` to
-        features ``(N, D)`` or ``(N, D, h, w)``.
+        A registry name (classical ones combine with ``"+"``, e.g. ``"hog+lbp"``), a
+        spec, or a user's network mapping images ``(N, C, H, W)`` to features
+        ``(N, D)`` or ``(N, D, h, w)``.
 
     Returns
     -------
@@ -299,6 +346,8 @@ def resolve_backbone(backbone) -> BackboneSpec:
     if isinstance(backbone, BackboneSpec):
         return backbone
     if isinstance(backbone, str):
+        if "+" in backbone:
+            return _combined(backbone)
         return get_backbone(backbone)
     if isinstance(backbone, nn.Module) or (
         isinstance(backbone, type) and issubclass(backbone, nn.Module)

@@ -110,7 +110,8 @@ def resolve_weights(spec, *, pretrained: bool, weights) -> dict[str, torch.Tenso
     ----------
     spec : BackboneSpec
     pretrained : bool
-        Load the spec's default pretrained weights.
+        Load the spec's default pretrained weights: from its ``weights_loader`` when
+        it has one, else through torchvision's weights API.
     weights : str, path-like or None
         A local weights file, or a torchvision weights name (``"IMAGENET1K_V1"``,
         ``"ResNet18_Weights.DEFAULT"``); takes precedence over ``pretrained``.
@@ -139,6 +140,8 @@ def resolve_weights(spec, *, pretrained: bool, weights) -> dict[str, torch.Tenso
             f"weights='/path/to/file.pth', or pick one of "
             f"{', '.join(list_backbones(pretrained=True))}."
         )
+    if spec.weights_loader is not None:
+        return spec.weights_loader()
     return _download_state_dict(spec, _torchvision_weights(spec, spec.pretrained_weights))
 
 

@@ -130,11 +130,12 @@ class Augment(TransformerMixin, BaseEstimator):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X=None, y=None):
-        """Resolve the policy; learns nothing from the data.
+        """Resolve the policy and check the images; learns nothing from the data.
 
         Parameters
         ----------
-        X : ignored
+        X : images, file paths, LazyImages or None
+            Validated when given (as ``fit_transform`` would).
         y : ignored
 
         Returns
@@ -154,6 +155,10 @@ class Augment(TransformerMixin, BaseEstimator):
             raise ValueError(
                 f"crop_scale must be (min, max) with 0 < min <= max <= 1; got {scale!r}."
             )
+        if is_path_sequence(X):
+            LazyImages(X).check_files()
+        elif X is not None and not isinstance(X, LazyImages):
+            check_image_list(X)
         self.settings_ = settings
         return self
 

@@ -1,0 +1,113 @@
+"""What sklimg adds to training and prediction, against skorch and a bare torch loop.
+
+The same network (the default ``cnn_small``), data (uint8 28x28 images in memory),
+epochs, batch size, optimizer (AdamW) and cosine schedule, trained three ways in one
+run:
+
+- ``ImageClassifier`` (everything included: validation, normalisation, dry run,
+  BatchNorm calibration, precise BN, the guard's per-epoch snapshots);
+- a hand-written skorch ``NeuralNetClassifier`` as skorch's docs show it;
+- a minimal torch loop over preloaded tensors: the floor.
+
+Prediction throughput is compared with raw forward passes under
+``torch.inference_mode()``. Each timing is the best of ``--repeats`` runs.
+
+    python benchmarks/overhead.py [--quick]
+"""
+
+import copy
+
+import numpy as np
+import torch
+from _common import best_of, parse_args, report
+from skorch import NeuralNetClassifier
+from skorch.callbacks import LRScheduler
+from torch import nn
+
+from sklimg import ImageClassifier
+
+args = parse_args(__doc__)
+n, epochs, batch_size, repeats = (512, 1, 128, 1) if args.quick else (8192, 3, 128, 3)
+rng = np.random.default_rng(0)
+X = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+y = rng.integers(0, 10, size=n)
+
+# The network ImageClassifier builds, reused by the other two so all train the same one.
+reference = ImageClassifier(max_epochs=1, batch_size=batch_size, random_state=0).fit(
+    X[:256], y[:256]
+)
+network = reference.net_.module_
+
+
+def fresh_network():
+    net = copy.deepcopy(network)
+    for module in net.modules():
+        if hasattr(module, "reset_parameters"):
+            module.reset_parameters()
+    return net.train()
+
+
+def fit_sklimg():
+    ImageClassifier(max_epochs=epochs, batch_size=batch_size, random_state=0).fit(X, y)
+
+
+X_tensor = torch.from_numpy(X[:, None])
+y_tensor = torch.from_numpy(y)
+
+
+def fit_skorch():
+    NeuralNetClassifier(
+        fresh_network(),
+        criterion=nn.CrossEntropyLoss,
+        optimizer=torch.optim.AdamW,
+        optimizer__weight_decay=5e-4,
+        lr=2e-3,
+        batch_size=batch_size,
+        max_epochs=epochs,
+        train_split=None,
+        iterator_train__shuffle=True,
+        callbacks=[LRScheduler(policy=torch.optim.lr_scheduler.CosineAnnealingLR, T_max=epochs)],
+        verbose=0,
+    ).fit(X_tensor, y_tensor)
+
+
+def fit_torch():
+    model = fresh_network()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=5e-4)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    loss_fn = nn.CrossEntropyLoss()
+    for _ in range(epochs):
+        order = torch.randperm(n)
+        for lo in range(0, n, batch_size):
+            idx = order[lo : lo + batch_size]
+            optimizer.zero_grad()
+            loss_fn(model(X_tensor[idx]), y_tensor[idx]).backward()
+            optimizer.step()
+        schedule.step()
+
+
+def predict_raw():
+    network.eval()
+    with torch.inference_mode():
+        for lo in range(0, n, 1024):
+            torch.softmax(network(X_tensor[lo : lo + 1024]), dim=1)
+
+
+times = {
+    "torch loop (floor)": best_of(repeats, fit_torch),
+    "skorch, hand-written": best_of(repeats, fit_skorch),
+    "sklimg ImageClassifier": best_of(repeats, fit_sklimg),
+}
+predict = {
+    "raw forward, inference_mode": best_of(repeats, predict_raw),
+    "sklimg predict_proba": best_of(repeats, lambda: reference.predict_proba(X)),
+}
+floor, raw = times["torch loop (floor)"], predict["raw forward, inference_mode"]
+rows = [
+    {"what": f"fit: {name}", "seconds": t, "images_per_s": n * epochs / t, "vs_floor": t / floor}
+    for name, t in times.items()
+] + [
+    {"what": f"predict: {name}", "seconds": t, "images_per_s": n / t, "vs_floor": raw / t}
+    for name, t in predict.items()
+]
+report("overhead", rows)

@@ -1,0 +1,253 @@
+"""Frozen deep features: a (pretrained) backbone as a feature extractor, computed once."""
+
+from __future__ import annotations
+
+import os
+from numbers import Integral
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+from sklimg._cache import FeatureCache, image_digests, module_digest, resolve_memory
+from sklimg._lazy import LazyImages, sample_images
+from sklimg._network import build_backbone
+from sklimg._torch_data import (
+    ImageBatchLoader,
+    ImageTensorDataset,
+    LazyImageDataset,
+    images_to_tensor,
+)
+from sklimg.backbones import BackboneSpec, resolve_backbone
+from sklimg.utils._sklearn_compat import HasMethods, Interval, StrOptions, _fit_context
+from sklimg.utils._torch_utils import resolve_device, seed_from_random_state, seeded
+from sklimg.utils.validation import as_images, check_same_shape
+
+__all__ = ["DeepFeatures", "extract_features"]
+
+
+def default_num_workers(images, num_workers: int | None) -> int:
+    """Worker processes for a data source: some for lazy images, none in memory."""
+    if not isinstance(images, LazyImages):
+        return 0
+    if num_workers is not None:
+        return num_workers
+    return max(1, min(4, (os.cpu_count() or 2) // 2))
+
+
+def extract_features(
+    network: nn.Module,
+    images,
+    *,
+    batch_size: int = 256,
+    device: str = "cpu",
+    num_workers: int | None = None,
+    memory=None,
+) -> np.ndarray:
+    """Features of every image through a frozen network, each image computed once.
+
+    Parameters
+    ----------
+    network : torch.nn.Module
+        Maps raw image batches ``(N, C, H, W)`` to features ``(N, D)``; run in eval
+        mode under ``torch.inference_mode()``.
+    images : ndarray of shape (n, H, W, C) or LazyImages
+    batch_size : int, default=256
+    device : str, default="cpu"
+    num_workers : int or None, default=None
+        DataLoader workers for lazy images (see :class:`~sklimg.ImageClassifier`).
+    memory : str, path-like, joblib.Memory or None, default=None
+        Cache folder: features are stored per image content and extractor, and reused
+        by later calls (other CV folds, other grid points). Not used for augmented
+        (random) images.
+
+    Returns
+    -------
+    features : ndarray of shape (n, D), float32
+    """
+
+    def compute(indices=None) -> np.ndarray:
+        subset = images if indices is None else images[indices]
+        if isinstance(subset, LazyImages):
+            dataset = LazyImageDataset(subset)
+        else:
+            dataset = ImageTensorDataset(images_to_tensor(subset))
+        loader = ImageBatchLoader(
+            dataset,
+            batch_size=batch_size,
+            num_workers=default_num_workers(subset, num_workers),
+            pin_memory=device.startswith("cuda"),
+        )
+        was_training = network.training
+        network.eval().to(device)
+        outputs = []
+        try:
+            with torch.inference_mode():
+                for xb, _ in loader:
+                    outputs.append(network(xb.to(device)).float().cpu())
+        finally:
+            network.train(was_training)
+        return torch.cat(outputs).numpy()
+
+    location = resolve_memory(memory)
+    digests = image_digests(images) if location is not None else None
+    if digests is None:
+        return compute()
+    return FeatureCache(location, module_digest(network)).get_or_compute(digests, compute)
+
+
+class DeepFeatures(TransformerMixin, BaseEstimator):
+    """Frozen features of a deep backbone, for any scikit-learn model.
+
+    The backbone (pretrained by default) maps each image to a feature vector; nothing
+    is trained. With ``memory``, each image's features are computed once and reused
+    across fits, cross-validation folds and grid points.
+
+    Parameters
+    ----------
+    backbone : str, BackboneSpec or torch.nn.Module, default="resnet18"
+        See :class:`~sklimg.ImageClassifier`.
+    pretrained : bool, default=True
+        Use the backbone's pretrained weights (see :class:`~sklimg.ImageClassifier`).
+    weights : str, path-like or None, default=None
+        Specific weights: a local file or a torchvision weights name.
+    backbone_kwargs : dict or None, default=None
+        Extra arguments for the backbone builder.
+    input_size : "auto", int or tuple of int, default="auto"
+        Size the network sees (pretrained: the weights' size, 224 for torchvision).
+    batch_size : int, default=64
+        Images per forward pass.
+    device : str or torch.device, default="auto"
+        ``"auto"``: CUDA when available, else the CPU.
+    memory : str, path-like, joblib.Memory or None, default=None
+        Folder caching features per image content and extractor.
+    num_workers : int or None, default=None
+        DataLoader workers that decode image files.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initialisation of randomly initialised backbones.
+
+    Attributes
+    ----------
+    network_ : ImageNetwork
+        The frozen feature extractor (adapter and backbone).
+    n_features_out_ : int
+        Length of the feature vectors.
+    input_shape_ : tuple of int
+        ``(H, W, C)`` of the images seen at fit.
+    backbone_spec_ : BackboneSpec
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklimg.features import DeepFeatures
+    >>> X = np.random.default_rng(0).random((6, 16, 16, 3), dtype=np.float32)
+    >>> DeepFeatures("test_cnn", pretrained=False, random_state=0).fit_transform(X).shape
+    (6, 16)
+    """
+
+    _parameter_constraints: dict = {
+        "backbone": [str, BackboneSpec, nn.Module, type],
+        "pretrained": ["boolean"],
+        "weights": [None, str, HasMethods("__fspath__")],
+        "backbone_kwargs": [None, dict],
+        "input_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left"), tuple],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "device": [str, torch.device],
+        "memory": [None, str, HasMethods("__fspath__"), HasMethods("cache")],
+        "num_workers": [None, Interval(Integral, 0, None, closed="left")],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        backbone="resnet18",
+        *,
+        pretrained=True,
+        weights=None,
+        backbone_kwargs=None,
+        input_size="auto",
+        batch_size=64,
+        device="auto",
+        memory=None,
+        num_workers=None,
+        random_state=None,
+    ):
+        self.backbone = backbone
+        self.pretrained = pretrained
+        self.weights = weights
+        self.backbone_kwargs = backbone_kwargs
+        self.input_size = input_size
+        self.batch_size = batch_size
+        self.device = device
+        self.memory = memory
+        self.num_workers = num_workers
+        self.random_state = random_state
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Build the frozen extractor for images like ``X`` (nothing is trained).
+
+        Parameters
+        ----------
+        X : array-like of shape (n, H, W[, C]), list of arrays, file paths or LazyImages
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        images = as_images(X)
+        sample = sample_images(images)
+        spec = resolve_backbone(self.backbone)
+        device = resolve_device(self.device)
+        with seeded(seed_from_random_state(self.random_state), device):
+            built = build_backbone(
+                spec,
+                sample,
+                pretrained=self.pretrained,
+                weights=self.weights,
+                backbone_kwargs=self.backbone_kwargs,
+                input_size=self.input_size,
+            )
+        self.network_ = built.network().freeze_backbone().eval().to(device)
+        self.n_features_out_ = built.feature_dim
+        self.input_shape_ = tuple(int(s) for s in sample.shape[1:])
+        self.backbone_spec_ = spec
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        """Features of each image.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, H, W[, C]), list of arrays, file paths or LazyImages
+            Images of the size and channels seen at fit.
+
+        Returns
+        -------
+        features : ndarray of shape (n, n_features_out_), float32
+        """
+        check_is_fitted(self)
+        images = as_images(X)
+        check_same_shape(sample_images(images, 1), self.input_shape_, type(self).__name__)
+        return extract_features(
+            self.network_,
+            images,
+            batch_size=self.batch_size,
+            device=resolve_device(self.device),
+            num_workers=self.num_workers,
+            memory=self.memory,
+        )
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """``deepfeatures0 ... deepfeatures{D-1}``."""
+        check_is_fitted(self)
+        return np.array([f"deepfeatures{i}" for i in range(self.n_features_out_)], dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        return tags

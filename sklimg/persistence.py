@@ -1,0 +1,304 @@
+"""Saving and loading models in a safe format that never unpickles.
+
+``joblib.dump`` / ``pickle`` work for every sklimg model (and load on any device), but
+loading a pickle runs code chosen by whoever wrote the file. :func:`save` writes a zip
+archive with two members instead:
+
+- ``sklimg.json``: format version, library versions, the estimator's parameters, the
+  class labels, the fitted shapes, the network's architecture (a registry backbone
+  name and plain numbers), the training history, and the SHA-256 of the weights;
+- ``weights.safetensors``: the network's tensors (safetensors holds only tensors).
+
+:func:`load` parses JSON and tensors only, checks the digest, rebuilds the network
+from the registry and loads the weights. A modified, truncated or foreign file, or one
+naming a backbone or parameter sklimg does not know, fails with
+:class:`~sklimg.exceptions.ModelFileError` before anything is built.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+from skorch.history import History
+
+from sklimg._network import rebuild_network
+from sklimg._training import TrainingPlan, build_net, plain_history
+from sklimg.exceptions import ModelFileError, UnknownBackboneError, VersionMismatchWarning
+from sklimg.utils._torch_utils import resolve_device
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "load", "save"]
+
+FORMAT = "sklimg-model"
+FORMAT_VERSION = 1
+_CONFIG = "sklimg.json"
+_WEIGHTS = "weights.safetensors"
+_LABEL_TYPES = {"int": int, "str": str, "float": float, "bool": bool}
+
+
+def save(model, path: str | os.PathLike, *, metadata: dict | None = None) -> Path:
+    """Save a fitted :class:`~sklimg.ImageClassifier` in the safe sklimg format.
+
+    Parameters
+    ----------
+    model : ImageClassifier
+        Fitted, with a neural head and a backbone from the registry.
+    path : str or path-like
+        The file to write (conventionally ``*.sklimg``); written atomically.
+    metadata : dict or None, default=None
+        JSON-serialisable facts to keep with the model (e.g. the image size a command
+        line resized to); :func:`load` returns them as ``model.sklimg_metadata_``.
+
+    Returns
+    -------
+    path : Path
+
+    Raises
+    ------
+    ValueError
+        If the model cannot be expressed without pickle: a scikit-learn head, a
+        classical or user-defined backbone, a parameter that is an object (an
+        optimizer class, an Augment instance), or labels that are not numbers or
+        strings. Use ``joblib.dump`` for those.
+
+    Examples
+    --------
+    >>> import sklimg
+    >>> from sklimg import ImageClassifier
+    >>> from sklimg.datasets import load_digits_images
+    >>> X, y = load_digits_images(return_X_y=True)
+    >>> clf = ImageClassifier("test_cnn", max_epochs=1, random_state=0).fit(X[:100], y[:100])
+    >>> import tempfile, os
+    >>> path = sklimg.save(clf, os.path.join(tempfile.mkdtemp(), "digits.sklimg"))
+    >>> (sklimg.load(path).predict_proba(X[:5]) == clf.predict_proba(X[:5])).all()
+    np.True_
+    """
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(model)
+    if not hasattr(model, "net_"):
+        raise ValueError(
+            "sklimg.save stores networks with a neural head; this model has a scikit-learn "
+            "head. Save it with joblib.dump (and load only files you trust)."
+        )
+    network = model.net_.module_
+    architecture = dict(network.architecture)
+    if not architecture:
+        raise ValueError(
+            f"The backbone {model.backbone_spec_.name!r} is not in the sklimg registry, so "
+            f"the safe format cannot rebuild it; register it with "
+            f"sklimg.backbones.register_backbone, or save with joblib.dump."
+        )
+    if metadata is not None and not _is_json_value(metadata):
+        raise ValueError(
+            f"metadata must hold only JSON values (dicts with str keys, lists, numbers, "
+            f"strings); got {metadata!r}."
+        )
+    params = model.get_params(deep=False)
+    for name, value in params.items():
+        if not _is_json_value(value):
+            raise ValueError(
+                f"Parameter {name}={value!r} is an object the safe format cannot store "
+                f"without pickle; use a string or number for it, or save with joblib.dump."
+            )
+    classes = [c.item() if hasattr(c, "item") else c for c in model.classes_]
+    label_type = type(classes[0]).__name__
+    if label_type not in _LABEL_TYPES:
+        raise ValueError(
+            f"Class labels of type {label_type} cannot be stored safely; use ints or strings."
+        )
+    weights = save_safetensors(
+        {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
+    )
+    import sklimg
+
+    config = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "versions": {"sklimg": sklimg.__version__, "torch": torch.__version__.split("+")[0]},
+        "estimator": type(model).__name__,
+        "params": params,
+        "classes": classes,
+        "label_type": label_type,
+        "fitted": {
+            "input_shape_": list(model.input_shape_),
+            "input_size_": list(model.input_size_),
+            "finetune_": model.finetune_,
+        },
+        "architecture": architecture,
+        "history": plain_history(model.history_),
+        "weights_sha256": hashlib.sha256(weights).hexdigest(),
+        "metadata": metadata or {},
+    }
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
+        archive.writestr(_CONFIG, json.dumps(config, indent=1))
+        archive.writestr(_WEIGHTS, weights)
+    os.replace(tmp, path)
+    return path
+
+
+def load(path: str | os.PathLike, *, device: str = "auto"):
+    """Load a model saved by :func:`save`, without unpickling anything.
+
+    Parameters
+    ----------
+    path : str or path-like
+    device : str, default="auto"
+        Where to put the network: ``"auto"`` (CUDA when available), ``"cpu"``, ...
+        A model trained on a GPU loads on a CPU-only machine.
+
+    Returns
+    -------
+    model : ImageClassifier
+        Fitted; predicts exactly as the saved one. ``model.sklimg_metadata_`` holds the
+        ``metadata`` given to :func:`save`.
+
+    Raises
+    ------
+    ModelFileError
+        If the file is not an sklimg model, was modified or truncated, has an unknown
+        format version, or names a backbone or parameter sklimg does not know.
+    """
+    from sklimg.classifier import ImageClassifier
+
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            if names != {_CONFIG, _WEIGHTS}:
+                raise ModelFileError(
+                    f"{str(path)!r} is not an sklimg model file: it holds {sorted(names)}, "
+                    f"expected {[_CONFIG, _WEIGHTS]}. Models saved with joblib.dump load "
+                    f"with joblib.load (only from sources you trust)."
+                )
+            raw_config = archive.read(_CONFIG)
+            weights = archive.read(_WEIGHTS)
+    except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile) as exc:
+        raise ModelFileError(
+            f"{str(path)!r} is not a readable sklimg model file ({exc}); it may be truncated "
+            f"or of another format. Save models with sklimg.save."
+        ) from None
+    except FileNotFoundError:
+        raise ModelFileError(f"Model file {str(path)!r} does not exist.") from None
+    try:
+        config = json.loads(raw_config)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{str(path)!r}: its {_CONFIG} is not valid JSON ({exc}).") from None
+    _check_config(config, path)
+    if hashlib.sha256(weights).hexdigest() != config["weights_sha256"]:
+        raise ModelFileError(
+            f"{str(path)!r}: the weights do not match the digest recorded when the model "
+            f"was saved; the file was modified or damaged."
+        )
+    current = {"sklimg": __import__("sklimg").__version__, "torch": torch.__version__.split("+")[0]}
+    if config["versions"] != current:
+        warnings.warn(
+            f"{str(path)!r} was saved with {config['versions']}; installed: {current}.",
+            VersionMismatchWarning,
+            stacklevel=2,
+        )
+    model = ImageClassifier()
+    unknown = set(config["params"]) - set(model.get_params(deep=False))
+    if unknown:
+        raise ModelFileError(f"{str(path)!r} names unknown parameters {sorted(unknown)}.")
+    model.set_params(**_tuples(config["params"]))
+    try:
+        network = rebuild_network(config["architecture"])
+    except UnknownBackboneError as exc:
+        raise ModelFileError(
+            f"{str(path)!r} needs a backbone sklimg does not know: {exc}"
+        ) from None
+    try:
+        state = load_safetensors(weights)
+        network.load_state_dict(state, strict=True)
+    except (SafetensorError, RuntimeError) as exc:
+        raise ModelFileError(
+            f"{str(path)!r}: the weights do not fit the network ({exc})."
+        ) from None
+
+    fitted = config["fitted"]
+    height, width, channels = fitted["input_shape_"]
+    input_size = tuple(fitted["input_size_"])
+    plan = TrainingPlan(
+        n_classes=len(config["classes"]),
+        device=resolve_device(device),
+        lr=model.lr,
+        optimizer=model.optimizer,
+        weight_decay=model.weight_decay,
+        lr_schedule=model.lr_schedule,
+        max_epochs=model.max_epochs,
+        batch_size=model.batch_size,
+        predict_batch_size=model._predict_batch_size(input_size),
+        label_smoothing=model.label_smoothing,
+        expected_shape=(channels, height, width),
+    )
+    net = build_net(network, plan).initialize()
+    net.history = History(config["history"])
+    label = _LABEL_TYPES[config["label_type"]]
+    model.net_ = net
+    model.history_ = net.history
+    model.classes_ = np.array([label(c) for c in config["classes"]])
+    model.n_classes_ = len(model.classes_)
+    model.input_shape_ = (height, width, channels)
+    model.input_size_ = input_size
+    model.finetune_ = fitted["finetune_"]
+    metadata = config.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise ModelFileError(f"{str(path)!r}: its metadata is not a mapping.")
+    model.sklimg_metadata_ = metadata
+    from sklimg.backbones import get_backbone
+
+    model.backbone_spec_ = get_backbone(config["architecture"]["backbone"])
+    return model
+
+
+def _is_json_value(value) -> bool:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_is_json_value(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_json_value(v) for k, v in value.items())
+    return False
+
+
+def _tuples(params: dict) -> dict:
+    """JSON turns tuples into lists; give sizes and shapes back their tuple form."""
+    return {
+        k: tuple(v) if isinstance(v, list) and k in ("image_shape", "input_size") else v
+        for k, v in params.items()
+    }
+
+
+def _check_config(config, path: Path) -> None:
+    required = {
+        "format", "format_version", "versions", "estimator", "params", "classes",
+        "label_type", "fitted", "architecture", "history", "weights_sha256",
+    }  # fmt: skip
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise ModelFileError(f"{str(path)!r} is not an sklimg model file.")
+    missing = required - set(config)
+    if missing:
+        raise ModelFileError(f"{str(path)!r} lacks {sorted(missing)}; it is damaged.")
+    if config["format_version"] != FORMAT_VERSION:
+        raise ModelFileError(
+            f"{str(path)!r} has format version {config['format_version']}; this sklimg reads "
+            f"version {FORMAT_VERSION}. Load it with the sklimg that saved it."
+        )
+    if config["estimator"] != "ImageClassifier":
+        raise ModelFileError(
+            f"{str(path)!r} holds an unknown estimator type {config['estimator']!r}."
+        )
+    if config["label_type"] not in _LABEL_TYPES:
+        raise ModelFileError(f"{str(path)!r} has an unknown label type {config['label_type']!r}.")

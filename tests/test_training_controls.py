@@ -1,0 +1,138 @@
+"""Training you can watch and trust: progress, schedules, checkpoints and resuming,
+interruption, divergence."""
+
+import numpy as np
+import pytest
+import torch
+from skorch.callbacks import Callback
+from torch import nn
+
+from sklimg import ImageClassifier
+from sklimg.exceptions import TrainingDivergedError, TrainingInterruptedWarning
+
+FAST = dict(backbone="test_cnn", max_epochs=2, random_state=0)
+
+
+class InterruptAt(Callback):
+    """Simulates Ctrl-C at the end of an epoch."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == self.epoch:
+            raise KeyboardInterrupt
+
+
+def _params(clf):
+    return {k: v.detach().clone() for k, v in clf.net_.module_.named_parameters()}
+
+
+def test_interrupted_fit_keeps_the_best_weights(small_digits, tmp_path):
+    X, y = small_digits
+    clf = ImageClassifier(
+        "test_cnn", max_epochs=10, lr=0.01, validation_fraction=0.2, random_state=0,
+        checkpoint_dir=tmp_path, callbacks=[InterruptAt(4)],
+    )  # fmt: skip
+    with pytest.warns(TrainingInterruptedWarning, match="interrupted after 4 complete epoch"):
+        clf.fit(X, y)
+    assert len(clf.history_) == 4
+    best = torch.load(tmp_path / "best.pt", weights_only=True)["module"]
+    for name, value in _params(clf).items():  # BatchNorm buffers are recomputed after
+        torch.testing.assert_close(value, best[name])
+    assert clf.score(X, y) > 0.3
+
+
+def test_resume_from_checkpoint_continues_the_history(small_digits, tmp_path):
+    X, y = small_digits
+    params = dict(backbone="test_cnn", lr=0.01, random_state=0, checkpoint_dir=tmp_path)
+    first = ImageClassifier(**params, max_epochs=2).fit(X, y)
+    assert (tmp_path / "last.pt").is_file() and (tmp_path / "best.pt").is_file()
+    resumed = ImageClassifier(**params, max_epochs=4, warm_start=True).fit(X, y)
+    assert len(resumed.history_) == 4
+    assert resumed.history_[:2, "train_loss"] == first.history_[:, "train_loss"]
+    # The schedule continued: epoch 3 starts where a 4-epoch cosine would be.
+    full = ImageClassifier("test_cnn", lr=0.01, random_state=0, max_epochs=4).fit(X, y)
+    assert resumed.net_.optimizer_.param_groups[0]["lr"] == pytest.approx(
+        full.net_.optimizer_.param_groups[0]["lr"], abs=1e-9
+    )
+    with pytest.raises(ValueError, match="written by a classifier with other parameters"):
+        ImageClassifier(**{**params, "lr": 0.5}, max_epochs=4, warm_start=True).fit(X, y)
+
+
+class Diverging(nn.Module):
+    """A backbone whose output becomes NaN once it has trained for a while."""
+
+    calls = 0
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(64, 8)
+
+    def forward(self, x):
+        out = self.linear(x.flatten(1))
+        if self.training:
+            Diverging.calls += 1
+            if Diverging.calls > 5:  # during the second epoch
+                out = out * float("nan")
+        return out
+
+
+def test_nan_loss_stops_with_a_clear_error_and_keeps_good_weights(small_digits):
+    X, y = small_digits
+    Diverging.calls = 0
+    clf = ImageClassifier(Diverging, max_epochs=5, batch_size=64, random_state=0)
+    with pytest.raises(TrainingDivergedError, match=r"nan in epoch 2.*end of epoch 1.*Lower"):
+        clf.fit(X, y)
+    proba = clf.predict_proba(X)
+    assert np.isfinite(proba).all()
+    assert len(clf.history_) == 2
+
+
+def test_label_smoothing_gradient_clipping_and_user_callbacks(small_digits):
+    X, y = small_digits
+    seen = []
+
+    class Record(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            seen.append(len(net.history))
+
+    clf = ImageClassifier(
+        **FAST, label_smoothing=0.1, gradient_clip=0.5, callbacks=[("record", Record())]
+    ).fit(X, y)
+    assert clf.net_.criterion_.label_smoothing == 0.1
+    names = dict(clf.net_.callbacks_)
+    assert names["gradient_clip"].gradient_clip_value == 0.5
+    assert seen == [1, 2]
+
+
+def test_onecycle_schedule_warms_up_and_anneals(small_digits):
+    X, y = small_digits
+    clf = ImageClassifier(**{**FAST, "max_epochs": 3}, lr=0.01, lr_schedule="onecycle").fit(X, y)
+    lrs = [lr for epoch in clf.history_ for lr in (b["event_lr"] for b in epoch["batches"])]
+    peak = int(np.argmax(lrs))
+    assert 0 < peak < len(lrs) - 1
+    assert max(lrs) == pytest.approx(0.01, rel=0.05) and lrs[-1] < 1e-4
+
+
+def test_verbose_two_shows_a_progress_bar(small_digits, capsys):
+    X, y = small_digits
+    ImageClassifier(**FAST, verbose=2).fit(X, y)
+    captured = capsys.readouterr()
+    assert "train_loss" in captured.out
+    assert "it/s" in captured.err or "it/s" in captured.out
+
+
+def test_amp_needs_cuda(small_digits):
+    X, y = small_digits
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ValueError, match="amp=True needs a CUDA device"):
+        ImageClassifier(**FAST, amp=True).fit(X, y)
+
+
+def test_compile_is_handed_to_skorch():
+    from sklimg._training import TrainingPlan, build_net
+
+    net = build_net(nn.Linear(2, 2), TrainingPlan(n_classes=2, device="cpu", compile=True))
+    assert net.compile is True
