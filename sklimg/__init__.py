@@ -2,7 +2,16 @@
 
 from sklimg.classifier import ImageClassifier
 from sklimg.persistence import load, save
+from sklimg.plotting import plot_confusion_matrix, plot_history, plot_most_confused
 
 __version__ = "0.1.0"
 
-__all__ = ["ImageClassifier", "__version__", "load", "save"]
+__all__ = [
+    "ImageClassifier",
+    "__version__",
+    "load",
+    "plot_confusion_matrix",
+    "plot_history",
+    "plot_most_confused",
+    "save",
+]

@@ -51,9 +51,7 @@ def test_grid_search_over_a_folder_of_files(shape_folder):
     search = GridSearchCV(_pipeline(), GRID, cv=3).fit(paths, labels)
     assert len(search.cv_results_["mean_test_score"]) == 4
     assert search.predict(paths[:5]).shape == (5,)
-    assert search.best_estimator_[-1].input_shape_[:2] == (
-        search.best_params_["resize__size"],
-    ) * 2
+    assert search.best_estimator_[-1].input_shape_[:2] == (search.best_params_["resize__size"],) * 2
 
 
 def test_grid_search_over_arrays():

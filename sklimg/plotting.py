@@ -1,0 +1,432 @@
+"""Plots to watch and check a trained classifier: learning curves, confusion matrix, and
+the images it gets most confidently wrong.
+
+matplotlib is imported inside each function, so ``import sklimg`` does not load it, and
+no backend is chosen here: figures go wherever your matplotlib sends them (a notebook,
+a window, or ``savefig``). Functions given an ``ax`` or ``fig`` draw into it and never
+touch pyplot's state, which is how the ``sklimg`` command draws without a display.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from numbers import Integral
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+__all__ = ["plot_confusion_matrix", "plot_history", "plot_most_confused"]
+
+# A metric name in plot_history draws these history keys in one panel, the ones present.
+_METRIC_GROUPS = {
+    "loss": ("train_loss", "valid_loss"),
+    "acc": ("train_acc", "valid_acc"),
+}
+_METRIC_TITLES = {"loss": "Loss", "acc": "Accuracy"}
+
+
+# ----------------------------------------------------------------------- history
+def plot_history(
+    clf, *, ax: Axes | Sequence[Axes] | None = None, metrics: str | Sequence[str] = ("loss", "acc")
+) -> Figure:
+    """Learning curves: training and validation loss, and validation accuracy, per epoch.
+
+    Parameters
+    ----------
+    clf : ImageClassifier or skorch History
+        A classifier fitted with a neural head (it has ``history_``), or a skorch
+        ``History`` such as ``net.history``.
+    ax : matplotlib Axes, sequence of Axes or None, default=None
+        Where to draw, one Axes per metric. ``None``: a new figure (through pyplot)
+        with one panel per metric, side by side.
+    metrics : str or sequence of str, default=("loss", "acc")
+        One panel each. ``"loss"`` draws ``train_loss`` and ``valid_loss``; ``"acc"``
+        draws ``valid_acc`` (and ``train_acc`` if a callback records it); any other
+        name is a key of the history, e.g. ``"dur"`` (seconds per epoch). Validation
+        curves exist when the classifier was fitted with ``validation_fraction``; without
+        them, the ``"acc"`` panel says so instead of staying blank.
+
+    Returns
+    -------
+    fig : matplotlib Figure
+        The figure holding the panels (``fig.axes``).
+
+    Raises
+    ------
+    NotFittedError
+        If ``clf`` is not fitted.
+    ValueError
+        If ``clf`` has no history (it was fitted with a scikit-learn ``head`` or a
+        classical backbone, which train in one step, not in epochs), if a metric is
+        not in the history, or if ``ax`` does not hold one Axes per metric.
+
+    See Also
+    --------
+    plot_confusion_matrix : Which classes are mistaken for which.
+
+    Examples
+    --------
+    >>> from sklimg import ImageClassifier
+    >>> from sklimg.datasets import load_digits_images
+    >>> from sklimg.plotting import plot_history
+    >>> X, y = load_digits_images(return_X_y=True)
+    >>> clf = ImageClassifier("test_cnn", max_epochs=2, validation_fraction=0.2, random_state=0)
+    >>> fig = plot_history(clf.fit(X[:100], y[:100]))
+    >>> [ax.get_title() for ax in fig.axes]
+    ['Loss', 'Accuracy']
+    >>> [line.get_label() for line in fig.axes[0].get_lines()]
+    ['train loss', 'valid loss']
+    >>> import matplotlib.pyplot as plt
+    >>> plt.close(fig)
+    """
+    history = _history(clf)
+    names = [metrics] if isinstance(metrics, str) else list(metrics)
+    if not names:
+        raise ValueError("metrics is empty; name at least one, e.g. metrics=('loss', 'acc').")
+    recorded = sorted({key for row in history for key in row})
+    for name in names:
+        if name not in _METRIC_GROUPS and name not in recorded:
+            raise ValueError(
+                f"Metric {name!r} is not in the training history; use 'loss', 'acc', or "
+                f"one of the recorded keys {recorded}."
+            )
+    axes = _axes_for(ax, len(names))
+    for axis, name in zip(axes, names, strict=True):
+        _draw_metric(axis, history, name)
+    return axes[0].figure
+
+
+def _history(clf) -> list[dict[str, Any]]:
+    """The per-epoch records of ``clf`` (a fitted classifier or a skorch History)."""
+    from skorch.history import History
+
+    if isinstance(clf, History):
+        return list(clf)
+    check_is_fitted(clf)
+    history = getattr(clf, "history_", None)
+    if history is None:
+        raise ValueError(
+            f"This {type(clf).__name__} has no training history: it was fitted with a "
+            f"scikit-learn head (head=... or a classical backbone such as 'hog'), which is "
+            f"fitted in one step rather than in epochs. Learning curves exist with the "
+            f"neural head (head=None and a deep backbone)."
+        )
+    return list(history)
+
+
+def _axes_for(ax, n: int) -> list[Axes]:
+    """``n`` Axes: the given ones, checked, or the panels of a new pyplot figure."""
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, axes = plt.subplots(1, n, figsize=(4.5 * n, 3.5), squeeze=False, layout="constrained")
+        return list(axes[0])
+    from matplotlib.axes import Axes
+
+    axes = [ax] if isinstance(ax, Axes) else list(np.ravel(np.asarray(ax, dtype=object)))
+    if len(axes) != n or not all(isinstance(a, Axes) for a in axes):
+        raise ValueError(
+            f"ax must hold one matplotlib Axes per metric ({n}); got {ax!r}. Pass ax=None "
+            f"for a new figure, or e.g. fig.subplots(1, {n})."
+        )
+    return axes
+
+
+def _draw_metric(ax: Axes, history: list[dict[str, Any]], name: str) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    keys = _METRIC_GROUPS.get(name, (name,))
+    drawn = False
+    for key in keys:
+        # Rows lack a key when its epoch was cut short or had no validation step.
+        points = [(row["epoch"], row[key]) for row in history if row.get(key) is not None]
+        if not points:
+            continue
+        epochs, values = zip(*points, strict=True)
+        ax.plot(epochs, values, marker="o" if len(points) <= 30 else None, label=_label(key))
+        drawn = True
+    ax.set_title(_METRIC_TITLES.get(name, name))
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if drawn:
+        ax.legend()
+    else:
+        ax.text(
+            0.5,
+            0.5,
+            "no validation during training:\nfit with validation_fraction=0.1",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+        )
+
+
+def _label(key: str) -> str:
+    return key.replace("_", " ")
+
+
+# ------------------------------------------------------------------ confusion matrix
+def plot_confusion_matrix(
+    clf,
+    X,
+    y,
+    *,
+    normalize: str | None = None,
+    ax: Axes | None = None,
+    cmap: str = "Blues",
+) -> ConfusionMatrixDisplay:
+    """The confusion matrix of ``clf`` on images ``X`` with true labels ``y``.
+
+    Drawn by scikit-learn's :meth:`~sklearn.metrics.ConfusionMatrixDisplay.from_predictions`;
+    rows are true labels, columns predicted ones, in the order of ``clf.classes_``
+    (labels of ``y`` the classifier never saw come last, as rows with no correct column).
+
+    Parameters
+    ----------
+    clf : fitted classifier
+        An :class:`~sklimg.ImageClassifier`, or any fitted classifier with
+        ``classes_`` (a Pipeline ending in one, for instance).
+    X : array-like of shape (n_samples, H, W[, C]), list of arrays, file paths, or \
+LazyImages
+        Images, as ``clf.predict`` takes them.
+    y : array-like of shape (n_samples,)
+        True labels.
+    normalize : {"true", "pred", "all"} or None, default=None
+        Show fractions instead of counts: of each true class (rows sum to 1), of each
+        predicted class (columns), or of all images.
+    ax : matplotlib Axes or None, default=None
+        Where to draw; ``None``: a new figure through pyplot.
+    cmap : str, default="Blues"
+        Colour map of the cells.
+
+    Returns
+    -------
+    display : sklearn.metrics.ConfusionMatrixDisplay
+        ``display.confusion_matrix``, ``display.ax_``, ``display.figure_``.
+
+    See Also
+    --------
+    plot_most_confused : The misclassified images themselves.
+
+    Examples
+    --------
+    >>> from sklimg import ImageClassifier
+    >>> from sklimg.datasets import load_digits_images
+    >>> from sklimg.plotting import plot_confusion_matrix
+    >>> X, y = load_digits_images(return_X_y=True)
+    >>> clf = ImageClassifier("test_cnn", max_epochs=1, random_state=0).fit(X[:100], y[:100])
+    >>> display = plot_confusion_matrix(clf, X[100:200], y[100:200])
+    >>> display.confusion_matrix.shape, int(display.confusion_matrix.sum())
+    ((10, 10), 100)
+    >>> import matplotlib.pyplot as plt
+    >>> plt.close(display.figure_)
+    """
+    y = np.asarray(y)
+    _check_lengths(X, y)
+    return _confusion_matrix_display(
+        y, clf.predict(X), clf.classes_, normalize=normalize, ax=ax, cmap=cmap
+    )
+
+
+def _confusion_matrix_display(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    classes: np.ndarray,
+    *,
+    normalize: str | None = None,
+    ax: Axes | None = None,
+    cmap: str = "Blues",
+) -> ConfusionMatrixDisplay:
+    """Draw the confusion matrix of predictions already made (used by the command too)."""
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    if normalize not in (None, "true", "pred", "all"):
+        raise ValueError(f"normalize must be 'true', 'pred', 'all' or None; got {normalize!r}.")
+    labels = _labels(classes, y_true)
+    long_names = len(labels) > 6 or max(len(str(label)) for label in labels) > 6
+    return ConfusionMatrixDisplay.from_predictions(
+        y_true,
+        y_pred,
+        labels=labels,
+        display_labels=[str(label) for label in labels],
+        normalize=normalize,
+        ax=ax,
+        cmap=cmap,
+        xticks_rotation=45 if long_names else "horizontal",
+    )
+
+
+def _labels(classes: np.ndarray, y_true: np.ndarray) -> np.ndarray:
+    """The classifier's classes, then labels only ``y_true`` has (never predicted)."""
+    unseen = np.setdiff1d(np.unique(y_true), classes)
+    return np.concatenate([np.asarray(classes), unseen]) if len(unseen) else np.asarray(classes)
+
+
+# ------------------------------------------------------------------- worst errors
+def plot_most_confused(
+    clf, X, y, *, n: int = 16, ncols: int | None = None, fig: Figure | None = None
+) -> Figure:
+    """A grid of the images ``clf`` gets wrong with the highest confidence.
+
+    Each image is titled with its true label, the predicted label and the probability
+    the classifier gave the prediction, most confident first. These are the images to
+    look at first: wrong labels in the data, ambiguous images, or a class the model has
+    not learnt.
+
+    Parameters
+    ----------
+    clf : fitted classifier
+        With ``predict_proba`` and ``classes_``, such as an
+        :class:`~sklimg.ImageClassifier`.
+    X : array-like of shape (n_samples, H, W[, C]), list of arrays, file paths, or \
+LazyImages
+        Images, as ``clf.predict_proba`` takes them. Files and ``LazyImages`` are
+        decoded again only for the images shown.
+    y : array-like of shape (n_samples,)
+        True labels.
+    n : int, default=16
+        Most images shown.
+    ncols : int or None, default=None
+        Columns of the grid; ``None``: about as many as rows.
+    fig : matplotlib Figure or None, default=None
+        An empty figure to draw into; ``None``: a new one through pyplot.
+
+    Returns
+    -------
+    fig : matplotlib Figure
+        One Axes per image shown; a single Axes with a note when nothing is
+        misclassified.
+
+    Raises
+    ------
+    ValueError
+        If ``n`` or ``ncols`` is not a positive int, or ``X`` and ``y`` differ in
+        length.
+
+    See Also
+    --------
+    plot_confusion_matrix : Counts of errors per pair of classes.
+
+    Examples
+    --------
+    >>> from sklimg import ImageClassifier
+    >>> from sklimg.datasets import load_digits_images
+    >>> from sklimg.plotting import plot_most_confused
+    >>> X, y = load_digits_images(return_X_y=True)
+    >>> clf = ImageClassifier("test_cnn", max_epochs=1, random_state=0).fit(X[:100], y[:100])
+    >>> fig = plot_most_confused(clf, X[100:200], y[100:200], n=4)
+    >>> len(fig.axes)
+    4
+    >>> fig.axes[0].get_title()  # doctest: +SKIP
+    'true: 8\\npred: 1 (0.62)'
+    >>> import matplotlib.pyplot as plt
+    >>> plt.close(fig)
+    """
+    from sklimg.utils.validation import as_images
+
+    y = np.asarray(y)
+    _check_lengths(X, y)
+    images = as_images(X, image_shape=getattr(clf, "image_shape", None))
+    proba = clf.predict_proba(images)
+    return _most_confused_grid(images, y, proba, clf.classes_, n=n, ncols=ncols, fig=fig)
+
+
+def _most_confused_grid(
+    images,
+    y_true: np.ndarray,
+    proba: np.ndarray,
+    classes: np.ndarray,
+    *,
+    n: int = 16,
+    ncols: int | None = None,
+    fig: Figure | None = None,
+) -> Figure:
+    """Draw the most confident errors from probabilities already computed.
+
+    ``images`` is indexable by position: an array ``(n, H, W, C)`` or ``LazyImages``
+    (only the images shown are decoded). Used by :func:`plot_most_confused` and by
+    ``sklimg evaluate --errors``.
+    """
+    for name, value in (("n", n), ("ncols", ncols)):
+        if value is not None and (
+            not isinstance(value, Integral) or isinstance(value, bool) or value < 1
+        ):
+            raise ValueError(f"{name} must be a positive int; got {value!r}.")
+    predicted = np.argmax(proba, axis=1)
+    confidence = proba[np.arange(len(proba)), predicted]
+    wrong = np.flatnonzero(np.asarray(classes)[predicted] != y_true)
+    # Stable sort: among equal confidences, the first images come first.
+    shown = wrong[np.argsort(-confidence[wrong], kind="stable")][:n]
+    if fig is None:
+        import matplotlib.pyplot as plt
+
+        fig = plt.figure(layout="constrained")
+    if not len(shown):
+        ax = fig.add_subplot()
+        ax.text(
+            0.5,
+            0.5,
+            f"No misclassified images among {len(y_true)}.",
+            ha="center",
+            va="center",
+        )
+        ax.set_axis_off()
+        return fig
+    columns = min(len(shown), ncols or math.ceil(math.sqrt(len(shown))))
+    rows = math.ceil(len(shown) / columns)
+    fig.set_size_inches(2.2 * columns, 2.5 * rows)
+    paths = _source_paths(images)
+    for k, i in enumerate(shown):
+        ax = fig.add_subplot(rows, columns, k + 1)
+        _show_image(ax, images[int(i)])
+        ax.set_title(
+            f"true: {y_true[i]}\npred: {classes[predicted[i]]} ({confidence[i]:.2f})",
+            fontsize=9,
+        )
+        if paths is not None:
+            # The class folder and file name: enough to find the file, short enough to fit.
+            ax.set_xlabel(os.path.join(*Path(paths[i]).parts[-2:]), fontsize=7)
+    return fig
+
+
+def _source_paths(images) -> np.ndarray | None:
+    """The file of each image when ``images`` are files, to name them under the plots."""
+    from sklimg._lazy import LazyImages
+
+    if isinstance(images, LazyImages) and images.are_paths:
+        return images.source
+    return None
+
+
+def _show_image(ax: Axes, image: np.ndarray) -> None:
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    if image.dtype != np.uint8:
+        image = image.astype(np.float32)
+        low, high = float(image.min()), float(image.max())
+        if low < 0 or high > 1:
+            # Standardised or 0-255 float pixels: stretched to [0, 1] for display only,
+            # since matplotlib clips float colours outside [0, 1] (with a warning).
+            image = (image - low) / (high - low) if high > low else np.zeros_like(image)
+    top = 255 if image.dtype == np.uint8 else 1
+    ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=top)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _check_lengths(X, y: np.ndarray) -> None:
+    n_images = len(X)
+    if n_images != len(y):
+        raise ValueError(
+            f"X holds {n_images} images but y holds {len(y)} labels; pass one label per image."
+        )
