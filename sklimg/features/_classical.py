@@ -19,7 +19,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from sklimg._lazy import LazyImages, is_path_sequence
+from sklimg._lazy import LazyImages
 from sklimg.exceptions import ImageInputError
 from sklimg.utils._sklearn_compat import (
     Interval,
@@ -27,7 +27,7 @@ from sklimg.utils._sklearn_compat import (
     StrOptions,
     _fit_context,
 )
-from sklimg.utils.validation import check_image_list, check_images
+from sklimg.utils.validation import as_images, check_images
 
 __all__ = ["HOG", "LBP", "ColorHistogram", "PixelFeatures"]
 
@@ -73,19 +73,6 @@ def _unit_range(images: np.ndarray, owner: str) -> np.ndarray:
             f"and put {owner} before any normalisation step."
         )
     return np.clip(images, 0, 1)
-
-
-def _as_images(X):
-    """Validated images: an ndarray ``(n, H, W, C)``, a list of ``(H, W, C)`` arrays of
-    different sizes, or ``LazyImages`` (file headers checked, nothing decoded)."""
-    if is_path_sequence(X):
-        X = LazyImages(X)
-    if isinstance(X, LazyImages):
-        if len(X) == 0:
-            raise ImageInputError("X is empty; expected at least one image.")
-        X.check_files()
-        return X
-    return check_image_list(X)
 
 
 def _describe(images, index: int, start: int = 0) -> str:
@@ -163,7 +150,7 @@ class _ImageFeatures(TransformerMixin, BaseEstimator, metaclass=ABCMeta):
             features of different lengths (e.g. images of different sizes).
         """
         self._resolve_params()
-        images = _as_images(X)
+        images = as_images(X, ragged=True)
         first = images[0]
         if isinstance(images, LazyImages):
             first = check_images(first[np.newaxis])[0]
@@ -195,7 +182,7 @@ class _ImageFeatures(TransformerMixin, BaseEstimator, metaclass=ABCMeta):
             If an image is invalid or gives another number of features than at fit.
         """
         check_is_fitted(self)
-        images = _as_images(X)
+        images = as_images(X, ragged=True)
         n_jobs = effective_n_jobs(self.n_jobs)
         slices = _chunk_slices(len(images), math.prod(self.input_shape_), n_jobs)
         if isinstance(images, np.ndarray):

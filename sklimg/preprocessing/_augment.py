@@ -24,9 +24,9 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from torchvision.transforms import v2
 
-from sklimg._lazy import LazyImages, is_path_sequence
+from sklimg._lazy import LazyImages
 from sklimg.utils._sklearn_compat import Interval, StrOptions, _fit_context
-from sklimg.utils.validation import check_image_list
+from sklimg.utils.validation import as_images
 
 __all__ = ["AUGMENT_POLICIES", "Augment"]
 
@@ -155,10 +155,8 @@ class Augment(TransformerMixin, BaseEstimator):
             raise ValueError(
                 f"crop_scale must be (min, max) with 0 < min <= max <= 1; got {scale!r}."
             )
-        if is_path_sequence(X):
-            LazyImages(X).check_files()
-        elif X is not None and not isinstance(X, LazyImages):
-            check_image_list(X)
+        if X is not None:
+            as_images(X, ragged=True)
         self.settings_ = settings
         return self
 
@@ -191,12 +189,10 @@ class Augment(TransformerMixin, BaseEstimator):
         self.fit(X, y)
         if not AugmentOp(self.settings_).active:
             return X  # e.g. policy="none" in a grid search: nothing random to draw
-        if is_path_sequence(X):
-            X = LazyImages(X)
-            X.check_files()
-        if not isinstance(X, LazyImages):
-            X = LazyImages(check_image_list(X))
-        return X.with_op(AugmentOp(self.settings_))
+        images = as_images(X, ragged=True)
+        if not isinstance(images, LazyImages):
+            images = LazyImages(images)
+        return images.with_op(AugmentOp(self.settings_))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

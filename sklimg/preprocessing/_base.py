@@ -8,8 +8,8 @@ from abc import ABCMeta, abstractmethod
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from sklimg._lazy import LazyImages, is_path_sequence
-from sklimg.utils.validation import check_image_list
+from sklimg._lazy import LazyImages
+from sklimg.utils.validation import as_images
 
 __all__ = ["ImageTransformer"]
 
@@ -70,12 +70,9 @@ class ImageTransformer(TransformerMixin, BaseEstimator, metaclass=ABCMeta):
             Same kind as the input: lazy inputs stay lazy.
         """
         self._check_fitted()
-        if is_path_sequence(X):
-            X = LazyImages(X)
-            X.check_files()
-        if isinstance(X, LazyImages):
-            return X.with_op(_Op(self))
-        images = check_image_list(X, channels=self._accepted_channels)
+        images = as_images(X, channels=self._accepted_channels, ragged=True)
+        if isinstance(images, LazyImages):
+            return images.with_op(_Op(self))
         if isinstance(images, np.ndarray):
             return self._transform_array(images)
         return _stack_if_same_shape([self._transform_one(image) for image in images])

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from sklimg._lazy import LazyImages, is_path_sequence
+from sklimg._lazy import LazyImages
 from sklimg.preprocessing._base import _stack_if_same_shape
 from sklimg.utils._sklearn_compat import _fit_context
-from sklimg.utils.validation import check_image_list
+from sklimg.utils.validation import as_images
 
 __all__ = ["LoadImages"]
 
@@ -124,12 +124,10 @@ class LoadImages(TransformerMixin, BaseEstimator):
         return self._load(X, decode=not self.lazy)
 
     def _load(self, X, *, decode: bool):
-        if is_path_sequence(X):
-            X = LazyImages(X)
-            X.check_files()
-        if not isinstance(X, LazyImages):
-            check_image_list(X, channels=_ACCEPTED_CHANNELS)
+        images = as_images(X, channels=_ACCEPTED_CHANNELS, ragged=True)
+        if not isinstance(images, LazyImages):
             return X
+        X = images
         return _stack_if_same_shape(list(X)) if decode else X
 
     def __sklearn_tags__(self):

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from sklimg._lazy import LazyImages, is_path_sequence
+from sklimg._lazy import LazyImages
 from sklimg.backbones import BackboneSpec, get_backbone
 from sklimg.backbones._torchvision import IMAGENET_MEAN, IMAGENET_STD
 from sklimg.exceptions import ImageInputError
@@ -26,7 +26,7 @@ from sklimg.utils._sklearn_compat import (
     StrOptions,
     _fit_context,
 )
-from sklimg.utils.validation import check_image_list, check_images
+from sklimg.utils.validation import as_images, check_images
 
 __all__ = ["CenterCrop", "Grayscale", "Normalize", "Resize", "ToRGB"]
 
@@ -41,16 +41,6 @@ _GRAY_WEIGHTS = {
 _CHUNK_VALUES = 1 << 24
 
 _TORCH_MODES = {"nearest": "nearest-exact", "bilinear": "bilinear", "bicubic": "bicubic"}
-
-
-def _check_input(X, channels: tuple[int, ...]):
-    """Validate ``X`` as ``fit`` sees it: checked ``LazyImages``, or an array or list."""
-    if is_path_sequence(X):
-        X = LazyImages(X)
-        X.check_files()
-    if isinstance(X, LazyImages):
-        return X
-    return check_image_list(X, channels=channels)
 
 
 def _pair(value, param: str, owner: str) -> tuple[int, int]:
@@ -146,7 +136,7 @@ LazyImages
         self : object
             The step itself.
         """
-        _check_input(X, self._accepted_channels)
+        as_images(X, channels=self._accepted_channels, ragged=True)
         return self
 
     def _check_fitted(self) -> None:
@@ -452,7 +442,7 @@ LazyImages
         """
         # Parameters are resolved before any image is read, so mistakes fail fast.
         stats = self._stats_from_params()
-        images = _check_input(X, self._accepted_channels)
+        images = as_images(X, channels=self._accepted_channels, ragged=True)
         if stats is None:
             mean, std = _pixel_stats(images, self._accepted_channels)
             std[std == 0] = 1.0

@@ -168,7 +168,7 @@ def _convert_pixels(X: np.ndarray) -> np.ndarray:
     return X
 
 
-def as_images(X, *, image_shape=None):
+def as_images(X, *, image_shape=None, channels=SUPPORTED_CHANNELS, ragged=False):
     """Images in memory as a validated array, or files and lazy views as ``LazyImages``.
 
     Parameters
@@ -177,10 +177,15 @@ def as_images(X, *, image_shape=None):
         LazyImages
     image_shape : tuple of int, default=None
         See :func:`check_images`.
+    channels : tuple of int, default=(1, 3)
+        Accepted channel counts of in-memory images.
+    ragged : bool, default=False
+        Accept a list of images of different sizes (returned as a list), for steps
+        such as ``Resize``; see :func:`check_image_list`.
 
     Returns
     -------
-    images : ndarray of shape (n, H, W, C) or LazyImages
+    images : ndarray of shape (n, H, W, C), list of arrays, or LazyImages
         File headers are checked up front, so a missing or unreadable file fails here,
         before any work starts.
     """
@@ -193,7 +198,9 @@ def as_images(X, *, image_shape=None):
             raise ImageInputError("X is empty; expected at least one image.")
         X.check_files()
         return X
-    return check_images(X, image_shape=image_shape)
+    if ragged:
+        return check_image_list(X, channels=channels)
+    return check_images(X, image_shape=image_shape, channels=channels)
 
 
 def check_image_list(X, *, channels=SUPPORTED_CHANNELS):
