@@ -22,7 +22,7 @@ X_train, X_test, y_train, y_test = train_test_split(
     X, y, test_size=0.25, stratify=y, random_state=0
 )
 if args.quick:
-    X_train, y_train, X_test, y_test = X_train[:200], y_train[:200], X_test[:100], y_test[:100]
+    X_train, y_train, X_test, y_test = X_train[:80], y_train[:80], X_test[:40], y_test[:40]
 epochs = 1 if args.quick else 10
 
 configs = {
