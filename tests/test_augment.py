@@ -151,3 +151,14 @@ def test_only_training_folds_are_augmented(small_digits, monkeypatch):
     pipe = make_pipeline(Augment("light"), ImageClassifier(backbone="test_cnn", max_epochs=1))
     cross_val_score(pipe, X[:90], y[:90], cv=3)
     assert calls == {"fit_transform": 180, "transform": 90}
+
+
+def test_normalize_after_augment_learns_from_the_real_images():
+    from sklimg.preprocessing import Normalize
+
+    X = np.random.default_rng(0).random((20, 8, 8, 1), dtype=np.float32)
+    view = Augment("standard").fit_transform(X)
+    a = Normalize("fit").fit(view)
+    b = Normalize("fit").fit(view)
+    np.testing.assert_array_equal(a.mean_, b.mean_)
+    np.testing.assert_allclose(a.mean_, [X.mean()], rtol=1e-5)

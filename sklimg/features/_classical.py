@@ -172,7 +172,7 @@ class _ImageFeatures(TransformerMixin, BaseEstimator, metaclass=ABCMeta):
 
         Returns
         -------
-        features : ndarray of shape (n_samples, n_features_out_), float32
+        features : ndarray of shape (n_samples, n_features_out), float32
 
         Raises
         ------
@@ -244,7 +244,7 @@ class _ImageFeatures(TransformerMixin, BaseEstimator, metaclass=ABCMeta):
 
         Returns
         -------
-        feature_names_out : ndarray of str objects, shape (n_features_out_,)
+        feature_names_out : ndarray of str objects, shape (n_features_out,)
         """
         check_is_fitted(self)
         return np.asarray(self._feature_names(), dtype=object)

@@ -227,7 +227,7 @@ class DeepFeatures(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        features : ndarray of shape (n, n_features_out_), float32
+        features : ndarray of shape (n, n_features_out), float32
         """
         check_is_fitted(self)
         images = as_images(X)

@@ -82,6 +82,13 @@ class Augment(TransformerMixin, BaseEstimator):
     color_jitter : float or None, default=None
         Strength of random brightness, contrast and (RGB only) saturation changes.
 
+    Notes
+    -----
+    Put ``Augment`` after resizing and before ``Normalize``: the photometric changes
+    (colour jitter, the automatic policies) work on pixels in [0, 1] and clip to it,
+    which would distort normalised values. ``Normalize("fit")`` after ``Augment``
+    learns its statistics from the images before augmentation.
+
     See Also
     --------
     sklimg.ImageClassifier : Takes ``augment=`` with the same policies.

@@ -443,6 +443,10 @@ LazyImages
         # Parameters are resolved before any image is read, so mistakes fail fast.
         stats = self._stats_from_params()
         images = as_images(X, channels=self._accepted_channels, ragged=True)
+        if isinstance(images, LazyImages):
+            # After an Augment step: learn from the real images, not one random draw,
+            # so fits stay reproducible.
+            images = images.without_random()
         if stats is None:
             mean, std = _pixel_stats(images, self._accepted_channels)
             std[std == 0] = 1.0

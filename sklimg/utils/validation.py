@@ -333,9 +333,15 @@ def check_labels(y, n_samples: int) -> np.ndarray:
     classes = np.unique(y)
     if len(classes) < 2:
         raise ImageInputError(
-            f"y has a single class ({classes[0]!r}); a classifier needs at least 2 classes."
+            f"y has a single class ({_plain(classes[0])!r}); a classifier needs at least 2 "
+            f"classes."
         )
     return y
+
+
+def _plain(value):
+    """A NumPy scalar as the Python value it holds, for readable messages."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def check_same_shape(images: np.ndarray, fitted_shape: tuple[int, ...], owner: str) -> None:
