@@ -333,8 +333,7 @@ def check_labels(y, n_samples: int) -> np.ndarray:
     classes = np.unique(y)
     if len(classes) < 2:
         raise ImageInputError(
-            f"y has a single class ({_plain(classes[0])!r}); a classifier needs at least 2 "
-            f"classes."
+            f"y has a single class ({_plain(classes[0])!r}); a classifier needs at least 2 classes."
         )
     return y
 
