@@ -113,7 +113,10 @@ class LazyImages:
     def without_random(self) -> LazyImages | np.ndarray:
         """The images before augmentation: random operations dropped.
 
-        Returns the in-memory source array itself when nothing else is left to apply.
+        Returns
+        -------
+        images : LazyImages or ndarray
+            The in-memory source array itself when nothing else is left to apply.
         """
         ops = tuple(op for op in self.ops if not getattr(op, "random", False))
         if not ops and self.source.dtype != object:
@@ -121,7 +124,18 @@ class LazyImages:
         return LazyImages(self.source, ops, _files_checked=self._files_checked)
 
     def with_op(self, op: Callable) -> LazyImages:
-        """A new LazyImages with ``op`` applied after the existing operations."""
+        """A new LazyImages with ``op`` applied after the existing operations.
+
+        Parameters
+        ----------
+        op : callable
+            ``op(image) -> image`` on ``(H, W, C)`` arrays; a true ``random``
+            attribute marks it as augmentation.
+
+        Returns
+        -------
+        images : LazyImages
+        """
         return LazyImages(self.source, (*self.ops, op), _files_checked=self._files_checked)
 
     def check_files(self, max_reported: int = 10) -> None:
@@ -157,7 +171,17 @@ class LazyImages:
         self._files_checked = True
 
     def load(self, i: int) -> np.ndarray:
-        """Decode image ``i`` and apply the operations: ``(H, W, C)``."""
+        """Decode image ``i`` and apply the operations.
+
+        Parameters
+        ----------
+        i : int
+            Position of the image.
+
+        Returns
+        -------
+        image : ndarray of shape (H, W, C)
+        """
         item = self.source[i]
         image = read_image(item) if isinstance(item, str) else np.asarray(item)
         if image.ndim == 2:

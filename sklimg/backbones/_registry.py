@@ -70,6 +70,8 @@ class BackboneSpec:
         keep their resolution through the network instead of being upsampled.
     description : str, default=""
         One line for tables and ``sklimg backbones``.
+    default_kwargs : dict, default={}
+        Arguments always passed to the builder; ``backbone_kwargs`` override them.
     kind : {"deep", "classical"}, default="deep"
         ``"classical"``: the builder returns a scikit-learn feature transformer
         (HOG, LBP, ...) instead of a torch module; such backbones always get a

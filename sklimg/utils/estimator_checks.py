@@ -39,6 +39,19 @@ def make_image_data(
     pattern that convolutions find wherever it is, so any sensible image classifier
     separates the classes within a few steps.
 
+    Parameters
+    ----------
+    n_samples : int, default=48
+        Number of images.
+    size : int, default=8
+        Height and width.
+    channels : int, default=1
+        Channels (the same pattern in each).
+    n_classes : int, default=2
+        Number of classes (stripe angles).
+    random_state : int, default=0
+        Seed of the phases and the noise.
+
     Returns
     -------
     X : ndarray of shape (n_samples, size, size, channels), float32 in [0, 1]

@@ -29,7 +29,21 @@ SUPPORTED_CHANNELS = (1, 3)
 
 
 def check_image_shape_param(image_shape) -> tuple[int, ...] | None:
-    """Validate the ``image_shape`` parameter: ``None``, ``(H, W)`` or ``(H, W, C)``."""
+    """Validate the ``image_shape`` parameter: ``None``, ``(H, W)`` or ``(H, W, C)``.
+
+    Parameters
+    ----------
+    image_shape : tuple of int or None
+
+    Returns
+    -------
+    image_shape : tuple of int or None
+
+    Raises
+    ------
+    ImageInputError
+        If it is not two or three positive integers.
+    """
     if image_shape is None:
         return None
     shape = tuple(image_shape)
@@ -344,7 +358,22 @@ def _plain(value):
 
 
 def check_same_shape(images: np.ndarray, fitted_shape: tuple[int, ...], owner: str) -> None:
-    """Raise when images at predict time differ in size or channels from those at fit."""
+    """Raise when images at predict time differ in size or channels from those at fit.
+
+    Parameters
+    ----------
+    images : ndarray of shape (n, H, W, C)
+        The images to predict (or a sample of them).
+    fitted_shape : tuple of int
+        ``(H, W, C)`` seen at fit (``input_shape_``).
+    owner : str
+        The estimator's class name, for the message.
+
+    Raises
+    ------
+    ImageInputError
+        Saying whether the size or the channels differ, and which step fixes it.
+    """
     shape = tuple(images.shape[1:])
     if shape == tuple(fitted_shape):
         return
