@@ -106,6 +106,9 @@ def deep_row(name, fit):
 
 
 def sklimg_row(name, params):
+    if args.quick:
+        params = {**params, "max_epochs": 2}
+
     def fit(curve):
         clf = ImageClassifier(random_state=0, callbacks=[curve], **params)
         return clf.fit(X_train, y_train)
@@ -126,7 +129,7 @@ def skorch_resnet18_row():
         def forward(self, x):
             return self.model(x.float().div(255))
 
-    epochs = 2 if args.quick else 15
+    epochs = 1 if args.quick else 15
 
     def fit(curve):
         torch.manual_seed(0)

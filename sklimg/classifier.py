@@ -393,6 +393,8 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             if finetune == "auto":
                 finetune = "head" if built.pretrained else "full"
             network = built.network(len(classes))
+            if device == "cpu" and spec.channels_last:
+                network.use_channels_last()
             module = network
             if finetune in ("head", "gradual"):
                 network.freeze_backbone()

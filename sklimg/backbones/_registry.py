@@ -72,6 +72,9 @@ class BackboneSpec:
         One line for tables and ``sklimg backbones``.
     default_kwargs : dict, default={}
         Arguments always passed to the builder; ``backbone_kwargs`` override them.
+    channels_last : bool, default=True
+        Whether the network may run in channels-last memory format (faster on the
+        CPU). ``False`` for users' modules, which may ``view`` their tensors.
     kind : {"deep", "classical"}, default="deep"
         ``"classical"``: the builder returns a scikit-learn feature transformer
         (HOG, LBP, ...) instead of a torch module; such backbones always get a
@@ -98,6 +101,7 @@ class BackboneSpec:
     default_kwargs: dict[str, Any] = field(default_factory=dict)
     weights_loader: Callable[[], dict[str, Any]] | None = None
     kind: str = "deep"
+    channels_last: bool = True
 
     def build(
         self,
@@ -357,7 +361,11 @@ def resolve_backbone(backbone) -> BackboneSpec:
         name = backbone.__name__ if isinstance(backbone, type) else type(backbone).__name__
         # in_chans=None: the user's module gets the images' channels as they are.
         return BackboneSpec(
-            name=name, builder=_ModuleBuilder(backbone), in_chans=None, input_size=None
+            name=name,
+            builder=_ModuleBuilder(backbone),
+            in_chans=None,
+            input_size=None,
+            channels_last=False,
         )
     raise TypeError(
         f"backbone must be a registry name (see sklimg.backbones.list_backbones()), a "

@@ -211,7 +211,10 @@ class DeepFeatures(TransformerMixin, BaseEstimator):
                 backbone_kwargs=self.backbone_kwargs,
                 input_size=self.input_size,
             )
-        self.network_ = built.network().freeze_backbone().eval().to(device)
+        network = built.network().freeze_backbone().eval().to(device)
+        self.network_ = (
+            network.use_channels_last() if device == "cpu" and spec.channels_last else network
+        )
         self.n_features_out_ = built.feature_dim
         self.input_shape_ = tuple(int(s) for s in sample.shape[1:])
         self.backbone_spec_ = spec
