@@ -57,17 +57,20 @@ test_tensor = torch.from_numpy(X_test[:, None])
 
 class TestCurve(Callback):
     """Test accuracy after each epoch (eval mode), the time it first passed 0.90, and a
-    time budget. Reading the test set to plot a curve; nothing is tuned on it."""
+    time budget. Reading the test set to plot a curve; nothing is tuned on it. The
+    time spent scoring is not counted in the training time."""
 
     def __init__(self, budget_s):
         self.budget_s = budget_s
 
     def initialize(self):
         self.start_, self.curve_, self.time_to_090_ = time.perf_counter(), [], None
+        self.scoring_s_ = 0.0
         return self
 
     def on_epoch_end(self, net, **kwargs):
-        elapsed = time.perf_counter() - self.start_
+        scoring_start = time.perf_counter()
+        elapsed = scoring_start - self.start_ - self.scoring_s_
         module = net.module_
         was_training = module.training
         module.eval()
@@ -87,6 +90,7 @@ class TestCurve(Callback):
         )
         if self.time_to_090_ is None and accuracy >= 0.90:
             self.time_to_090_ = elapsed
+        self.scoring_s_ += time.perf_counter() - scoring_start
         if elapsed > self.budget_s:
             raise KeyboardInterrupt  # skorch ends training; the row reports so far
 
@@ -95,7 +99,7 @@ def deep_row(name, fit):
     curve = TestCurve(args.budget * 60)
     start = time.perf_counter()
     model = fit(curve)
-    seconds = time.perf_counter() - start
+    seconds = time.perf_counter() - start - curve.scoring_s_
     return {
         "configuration": name,
         "test_accuracy": float(model.score(X_test, y_test)),

@@ -152,8 +152,9 @@ def test_peak_memory_stays_flat_as_files_grow(tmp_path):
     finally:
         sys.path.pop(0)
     paths = memory.write_images(tmp_path, 2400, np.random.default_rng(0))
-    small = memory.measure(paths[:300], "paths")["peak_rss_mb"]
-    large = memory.measure(paths, "paths")["peak_rss_mb"]
-    in_memory = memory.measure(paths, "array")["peak_rss_mb"]
+    small = memory.measure(paths[:300], "paths")["above_baseline_mb"]
+    large = memory.measure(paths, "paths")["above_baseline_mb"]
+    in_memory = memory.measure(paths, "array")["above_baseline_mb"]
     assert large - small < 25, (small, large)
-    assert in_memory - large > 60, (large, in_memory)  # 2,400 x 64x64x3 floats: 118 MB
+    # 2,400 x 64x64x3 float32 images: 118 MB, and a channels-first copy of them
+    assert in_memory - large > 150, (large, in_memory)
