@@ -16,12 +16,18 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
 from sklimg._lazy import LazyImages, image_to_float
 from sklimg.exceptions import ImageInputError
 
-__all__ = ["ImageBatchLoader", "ImageTensorDataset", "LazyImageDataset", "images_to_tensor"]
+__all__ = [
+    "ImageBatchLoader",
+    "ImageTensorDataset",
+    "LazyImageDataset",
+    "image_data_loader",
+    "images_to_tensor",
+]
 
 
 def images_to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -41,6 +47,13 @@ class ImageTensorDataset(Dataset):
 
     def __getitem__(self, i):
         return self.X[i], (self.y[i] if self.y is not None else torch.tensor(0))
+
+    def __getitems__(self, indices: list[int]):
+        # A DataLoader fetches a whole batch with one index_select (see image_data_loader).
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        return self.X.index_select(0, idx), (
+            self.y.index_select(0, idx) if self.y is not None else None
+        )
 
 
 class _Failed:
@@ -195,29 +208,93 @@ class ImageBatchLoader:
                 idx = order[lo:hi]
                 yield X.index_select(0, idx), (y.index_select(0, idx) if y is not None else None)
 
-    def _iter_lazy(self):
+    def key_batches(self) -> list[list]:
+        """This epoch's batches as lists of dataset keys: indices in memory,
+        ``(index, epoch_seed)`` for lazy images. Draws the shuffle and the seed."""
         order = self._order()
         if order is None:
             order = torch.arange(len(self.dataset))
-        epoch_seed = int(torch.randint(0, 2**31 - 1, ()))
-        keys = [(int(i), epoch_seed) for i in order]
-        batches = [keys[b * self.batch_size : (b + 1) * self.batch_size] for b in range(len(self))]
+        if isinstance(self._base, ImageTensorDataset):
+            keys = order.tolist()
+        else:
+            epoch_seed = int(torch.randint(0, 2**31 - 1, ()))
+            keys = [(int(i), epoch_seed) for i in order]
+        return [keys[b * self.batch_size : (b + 1) * self.batch_size] for b in range(len(self))]
+
+    def _iter_lazy(self):
         loader = DataLoader(
             self._base,
-            batch_sampler=batches,
+            batch_sampler=self.key_batches(),
             num_workers=self.num_workers,
             collate_fn=_collate,
             pin_memory=self.pin_memory,
         )
         for batch in loader:
-            if isinstance(batch, _Failed):
-                raise ImageInputError(batch.message)
-            if self.expected_shape is not None and tuple(batch[0].shape[1:]) != tuple(
-                self.expected_shape
-            ):
-                raise ImageInputError(
-                    f"A batch has images of (C, H, W) = {tuple(batch[0].shape[1:])} where "
-                    f"{tuple(self.expected_shape)} was expected (the size at fit). Add a "
-                    f"resizing step, e.g. sklimg.preprocessing.Resize, before the classifier."
-                )
-            yield batch
+            yield self._checked(batch)
+
+    def _checked(self, batch):
+        if isinstance(batch, _Failed):
+            raise ImageInputError(batch.message)
+        if self.expected_shape is not None and tuple(batch[0].shape[1:]) != tuple(
+            self.expected_shape
+        ):
+            raise ImageInputError(
+                f"A batch has images of (C, H, W) = {tuple(batch[0].shape[1:])} where "
+                f"{tuple(self.expected_shape)} was expected (the size at fit). Add a "
+                f"resizing step, e.g. sklimg.preprocessing.Resize, before the classifier."
+            )
+        return batch
+
+
+class _EpochBatches(Sampler):
+    """An :class:`ImageBatchLoader`'s batches of keys as a torch batch sampler, drawn
+    afresh each epoch; one that ``accelerate`` can shard across processes."""
+
+    drop_last = False
+
+    def __init__(self, loader: ImageBatchLoader) -> None:
+        self.loader = loader
+        # accelerate shards by batch_size (and pads the last batch with the first
+        # images, which gather_for_metrics drops again).
+        self.batch_size = loader.batch_size
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        return iter(self.loader.key_batches())
+
+
+class _CheckedCollate:
+    """Collate a batch, then check it as :class:`ImageBatchLoader` does (picklable,
+    for worker processes)."""
+
+    def __init__(self, loader: ImageBatchLoader) -> None:
+        self.loader = loader
+
+    def __call__(self, items):
+        if isinstance(self.loader._base, ImageTensorDataset):
+            return items  # already a batch: ImageTensorDataset.__getitems__
+        return self.loader._checked(_collate(items))
+
+
+def image_data_loader(dataset, **kwargs) -> DataLoader:
+    """The batches of :class:`ImageBatchLoader` (same arguments) as a standard torch
+    ``DataLoader``, for code that must rebuild the loader, such as ``accelerate``,
+    which shards its batch sampler across processes.
+
+    In memory, a batch is still one ``index_select`` (``__getitems__``).
+
+    Returns
+    -------
+    loader : torch.utils.data.DataLoader
+    """
+    loader = ImageBatchLoader(dataset, **kwargs)
+    lazy = not isinstance(loader._base, ImageTensorDataset)
+    return DataLoader(
+        loader._base,
+        batch_sampler=_EpochBatches(loader),
+        num_workers=loader.num_workers if lazy else 0,
+        collate_fn=_CheckedCollate(loader),
+        pin_memory=loader.pin_memory,
+    )

@@ -25,13 +25,23 @@ from skorch.callbacks import (
     ProgressBar,
 )
 from skorch.dataset import ValidSplit, unpack_data
+from skorch.hf import AccelerateMixin
+from skorch.utils import to_device
 from torch import nn
 
 from sklimg._network import recompute_batchnorm_stats, trainable_batchnorms
-from sklimg._torch_data import ImageBatchLoader
+from sklimg._torch_data import ImageBatchLoader, image_data_loader
 from sklimg.exceptions import TrainingDivergedError
 
-__all__ = ["OPTIMIZERS", "TrainingPlan", "build_net", "load_checkpoint", "plain_history"]
+__all__ = [
+    "OPTIMIZERS",
+    "AcceleratedImageNet",
+    "TrainingPlan",
+    "bare_module",
+    "build_net",
+    "load_checkpoint",
+    "plain_history",
+]
 
 #: Optimizer names accepted by ``ImageClassifier(optimizer=...)`` and their defaults.
 OPTIMIZERS: dict[str, tuple[type[torch.optim.Optimizer], dict[str, Any]]] = {
@@ -115,6 +125,97 @@ class InferenceModeNet(NeuralNetClassifier):
             return self.infer(Xi)
 
 
+class AcceleratedImageNet(AccelerateMixin, InferenceModeNet):
+    """:class:`InferenceModeNet` trained through Hugging Face ``accelerate`` (skorch's
+    ``AccelerateMixin``): devices, mixed precision and, under ``accelerate launch`` or
+    ``torchrun``, data-parallel training with each process on its share of the batches.
+
+    Two changes to skorch's mixin: criteria without parameters are not prepared
+    (``accelerate`` would wrap them in ``DistributedDataParallel``, which refuses
+    modules without parameters), and the modules are unwrapped after the callbacks'
+    ``on_train_end``, so callbacks that restore weights (``EarlyStopping``) load them
+    into the network they were taken from.
+    """
+
+    def _initialize_accelerator(self):
+        criteria = {}
+        for name in self._criteria:
+            criterion = getattr(self, name + "_")
+            if isinstance(criterion, nn.Module) and not any(
+                p.requires_grad for p in criterion.parameters()
+            ):
+                criteria[name] = criterion
+                setattr(self, name + "_", None)
+        try:
+            return super()._initialize_accelerator()
+        finally:
+            for name, criterion in criteria.items():
+                setattr(self, name + "_", criterion)
+
+    def _initialize_callbacks(self):
+        # skorch's mixin prints the epoch log through accelerator.print whatever
+        # verbose says; keep verbose=0 quiet.
+        if self.callbacks__print_log__sink == "auto" and not self.verbose:
+            self.callbacks__print_log__sink = _silent
+        return super()._initialize_callbacks()
+
+    def notify(self, method_name, **cb_kwargs):
+        super().notify(method_name, **cb_kwargs)
+        if method_name == "on_train_end":
+            self._unwrap_accelerator()
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        if not self._wrapped_with_accelerator:
+            # A warm start after training (or loading): the modules were unwrapped;
+            # wrap them again so that processes keep synchronising gradients.
+            for name in self._modules:
+                module = getattr(self, name + "_")
+                if isinstance(module, nn.Module):
+                    setattr(self, name + "_", self.accelerator.prepare(module))
+            self._wrapped_with_accelerator = True
+        return super().fit_loop(X, y, epochs=epochs, **fit_params)
+
+    def __getstate__(self):
+        # An Accelerator, and the optimizer wrapper it patches, do not pickle: keep the
+        # plain optimizer; a loaded model predicts on one device (see
+        # ImageClassifier's accelerator parameter).
+        optimizer = self.__dict__.get("optimizer_")
+        if optimizer is not None and hasattr(optimizer, "optimizer"):
+            self.__dict__["optimizer_"] = optimizer.optimizer
+        try:
+            state = super().__getstate__()
+        finally:
+            if optimizer is not None:
+                self.__dict__["optimizer_"] = optimizer
+        state["accelerator"] = None
+        # Where the tensors were, so that skorch maps them to a device that exists.
+        state["device"] = str(self.accelerator.device)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self.device = None  # the accelerator places modules and batches
+        if self.accelerator is None:
+            from accelerate import Accelerator
+
+            self.accelerator = Accelerator()
+
+
+def bare_module(net) -> nn.Module:
+    """``net.module_`` without the wrapper ``accelerate`` puts around it while training
+    (``DistributedDataParallel`` keeps the network as ``.module``)."""
+    accelerator = getattr(net, "accelerator", None)
+    if accelerator is None:
+        return net.module_
+    return accelerator.unwrap_model(net.module_, keep_fp32_wrapper=True)
+
+
+def net_device(net):
+    """Where the net's inputs go: its ``device``, or the accelerator's."""
+    accelerator = getattr(net, "accelerator", None)
+    return accelerator.device if accelerator is not None else net.device
+
+
 class PreciseBatchNorm(Callback):
     """Recompute BatchNorm running statistics on training images when training ends.
 
@@ -139,11 +240,13 @@ class PreciseBatchNorm(Callback):
             return
         train_set, _ = net.get_split_datasets(X, y)
         loader_params = {**net.get_params_for("iterator_train"), "batch_size": net.batch_size}
-        batches = (xb.to(net.device) for xb, _ in ImageBatchLoader(train_set, **loader_params))
+        device = net_device(net)
+        batches = (to_device(xb, device) for xb, _ in ImageBatchLoader(train_set, **loader_params))
+        module = bare_module(net)
         recompute_batchnorm_stats(
-            net.module_,
+            module,
             batches,
-            layers=trainable_batchnorms(net.module_),
+            layers=trainable_batchnorms(module),
             max_images=self.max_images,
         )
 
@@ -162,7 +265,7 @@ class UnfreezeBackbone(Callback):
 
     def on_epoch_begin(self, net, **kwargs) -> None:
         if len(net.history) == self.after + 1:  # the row of the epoch starting now
-            net.module_.freeze_backbone(False)
+            bare_module(net).freeze_backbone(False)
 
 
 class TrainingGuard(Callback):
@@ -195,13 +298,13 @@ class TrainingGuard(Callback):
 
     def on_train_begin(self, net, **kwargs) -> None:
         if self.snapshots_ is None:
-            self.snapshots_ = {"last": _state_copy(net.module_), "best": None}
+            self.snapshots_ = {"last": _state_copy(bare_module(net)), "best": None}
         for row in net.history:  # a warm start or resume continues the record
             self.best_score_ = min(self.best_score_, _score(row))
 
     def on_batch_end(self, net, batch=None, training=False, loss=None, **kwargs) -> None:
         if training and loss is not None and not bool(torch.isfinite(loss.detach()).all()):
-            net.module_.load_state_dict(self.snapshots_["last"])
+            bare_module(net).load_state_dict(self.snapshots_["last"])
             epoch = len(net.history)
             raise TrainingDivergedError(
                 f"The training loss became {float(loss.detach())} in epoch {epoch}. The classifier "
@@ -210,13 +313,15 @@ class TrainingGuard(Callback):
             )
 
     def on_epoch_end(self, net, **kwargs) -> None:
-        self.snapshots_["last"] = _state_copy(net.module_)
+        self.snapshots_["last"] = _state_copy(bare_module(net))
         score = _score(net.history[-1])
         improved = score < self.best_score_
         if improved:
             self.best_score_ = score
             self.snapshots_["best"] = self.snapshots_["last"]
-        if self.checkpoint_dir is not None:
+        accelerator = getattr(net, "accelerator", None)
+        main_process = accelerator is None or accelerator.is_main_process
+        if self.checkpoint_dir is not None and main_process:
             folder = Path(self.checkpoint_dir)
             folder.mkdir(parents=True, exist_ok=True)
             _atomic_save(
@@ -235,7 +340,7 @@ class TrainingGuard(Callback):
 
     def on_train_end(self, net, **kwargs) -> None:
         if getattr(net, "interrupted_", False) and self.snapshots_["best"] is not None:
-            net.module_.load_state_dict(self.snapshots_["best"])
+            bare_module(net).load_state_dict(self.snapshots_["best"])
 
 
 def plain_history(history) -> list:
@@ -321,6 +426,7 @@ class TrainingPlan:
     first_epoch: int = 0
     amp: bool = False
     compile: bool = False
+    accelerator: Any = None
     checkpoint_dir: str | None = None
     checkpoint_tag: str = ""
     callbacks: list = field(default_factory=list)
@@ -388,7 +494,14 @@ def build_net(module: nn.Module, plan: TrainingPlan) -> NeuralNetClassifier:
         ]
     if plan.class_weights is not None:
         extra["criterion__weight"] = torch.as_tensor(plan.class_weights, dtype=torch.float32)
-    net = InferenceModeNet(
+    if plan.accelerator is None:
+        net_cls, iterator = InferenceModeNet, ImageBatchLoader
+        placement: dict[str, Any] = {"device": plan.device}
+    else:
+        # accelerate places modules and batches; its DataLoaders shard the batches.
+        net_cls, iterator = AcceleratedImageNet, image_data_loader
+        placement = {"device": None, "accelerator": plan.accelerator, "unwrap_after_train": False}
+    net = net_cls(
         module=module,
         criterion=nn.CrossEntropyLoss,
         criterion__label_smoothing=plan.label_smoothing,
@@ -397,8 +510,8 @@ def build_net(module: nn.Module, plan: TrainingPlan) -> NeuralNetClassifier:
         optimizer__weight_decay=plan.weight_decay,
         max_epochs=plan.max_epochs,
         batch_size=plan.batch_size,
-        iterator_train=ImageBatchLoader,
-        iterator_valid=ImageBatchLoader,
+        iterator_train=iterator,
+        iterator_valid=iterator,
         iterator_train__shuffle=True,
         iterator_train__drop_singleton=True,
         iterator_valid__batch_size=plan.predict_batch_size,
@@ -418,9 +531,9 @@ def build_net(module: nn.Module, plan: TrainingPlan) -> NeuralNetClassifier:
         ),
         callbacks=callbacks,
         classes=np.arange(plan.n_classes),
-        device=plan.device,
         compile=plan.compile,
         verbose=plan.verbose,
+        **placement,
         **extra,
     )
     net.amp = plan.amp

@@ -153,6 +153,17 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         Mixed precision (bfloat16 autocast) on CUDA; needs a CUDA device.
     compile : bool, default=False
         ``torch.compile`` the network (through skorch); pays off on CUDA for long runs.
+    accelerator : accelerate.Accelerator or None, default=None
+        Train through Hugging Face ``accelerate`` (skorch's ``AccelerateMixin``): the
+        accelerator places the network and batches (leave ``device="auto"``) and
+        applies its ``mixed_precision`` (leave ``amp=False``). Run the script with
+        ``accelerate launch`` or ``torchrun`` for data-parallel training on several
+        GPUs (or CPU processes): each process trains on its share of every epoch's
+        batches, gradients are averaged, and ``predict`` gathers every process's
+        share. Needs ``pip install 'sklimg[accelerate]'``. ``finetune="gradual"``
+        is refused with several processes (parameters unfrozen after
+        ``DistributedDataParallel`` wraps the network would not be synchronised).
+        A pickled or saved model predicts without it, on one device.
     checkpoint_dir : str, path-like or None, default=None
         Write ``last.pt`` (weights, optimizer, history) and ``best.pt`` there after
         every epoch, atomically. With ``warm_start=True``, a fit that finds a checkpoint
@@ -251,6 +262,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         "num_workers": [None, Interval(Integral, 0, None, closed="left")],
         "amp": ["boolean"],
         "compile": ["boolean"],
+        "accelerator": [None, HasMethods(["prepare", "unwrap_model"])],
         "checkpoint_dir": [None, str, HasMethods("__fspath__")],
         "callbacks": [None, list],
         "verbose": ["verbose"],
@@ -289,6 +301,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         num_workers=None,
         amp=False,
         compile=False,
+        accelerator=None,
         checkpoint_dir=None,
         callbacks=None,
         verbose=0,
@@ -323,6 +336,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         self.num_workers = num_workers
         self.amp = amp
         self.compile = compile
+        self.accelerator = accelerator
         self.checkpoint_dir = checkpoint_dir
         self.callbacks = callbacks
         self.verbose = verbose
@@ -355,8 +369,8 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         """
         images = as_images(X, image_shape=self.image_shape)
         y = check_labels(y, len(images))
-        device = resolve_device(self.device)
         self._check_params()
+        device = self._device()
         spec = resolve_backbone(self.backbone)
         sample = sample_images(images)
         seed = seed_from_random_state(self.random_state)
@@ -392,6 +406,13 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             finetune = self.finetune
             if finetune == "auto":
                 finetune = "head" if built.pretrained else "full"
+            if finetune == "gradual" and getattr(self.accelerator, "num_processes", 1) > 1:
+                raise ValueError(
+                    f'finetune="gradual" cannot run on {self.accelerator.num_processes} '
+                    f"processes: parameters unfrozen after DistributedDataParallel wraps "
+                    f'the network would not be synchronised. Use finetune="full" (with '
+                    f'backbone_lr_scale) or finetune="head", or train in one process.'
+                )
             network = built.network(len(classes))
             if device == "cpu" and spec.channels_last:
                 network.use_channels_last()
@@ -447,6 +468,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                 first_epoch=len(checkpoint["history"]) if checkpoint else 0,
                 amp=self.amp,
                 compile=self.compile,
+                accelerator=self.accelerator,
                 checkpoint_dir=None if self.checkpoint_dir is None else str(self.checkpoint_dir),
                 checkpoint_tag=self._config_digest(),
                 callbacks=list(self.callbacks or []),
@@ -484,6 +506,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             "checkpoint_dir",
             "num_workers",
             "device",
+            "accelerator",
             "callbacks",
         }
         params = {k: v for k, v in self.get_params(deep=False).items() if k not in ignored}
@@ -617,7 +640,18 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                 f"input_size must be 'auto', an int or (height, width) with positive ints; "
                 f"got {self.input_size!r}."
             )
-        if self.amp and not resolve_device(self.device).startswith("cuda"):
+        if self.accelerator is not None:
+            if self.amp:
+                raise ValueError(
+                    "amp=True and an accelerator: mixed precision is the accelerator's, "
+                    "e.g. Accelerator(mixed_precision='bf16'); set amp=False."
+                )
+            if self.device != "auto":
+                raise ValueError(
+                    f"device={self.device!r} and an accelerator: the accelerator places the "
+                    f"network (Accelerator(cpu=True) for the CPU); leave device='auto'."
+                )
+        elif self.amp and not resolve_device(self.device).startswith("cuda"):
             raise ValueError(
                 "amp=True needs a CUDA device (mixed precision on the CPU is slower); set "
                 "amp=False, or device='cuda' on a machine with a GPU."
@@ -629,6 +663,12 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                 f"optimizer must be one of {sorted(OPTIMIZERS)} or a torch.optim.Optimizer "
                 f"subclass; got {self.optimizer!r}."
             )
+
+    def _device(self) -> str:
+        """Where this fit computes: the accelerator's device, or ``device`` resolved."""
+        if self.accelerator is not None:
+            return str(self.accelerator.device)
+        return resolve_device(self.device)
 
     def _validation_fraction(self) -> float | None:
         if self.validation_fraction is None and self.early_stopping:
@@ -739,10 +779,14 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
 
     def __getstate__(self):
         # scikit-learn stamps its version; stamp sklimg's and torch's too, so a model
-        # loaded elsewhere can say when it was saved by other versions.
-        state = super().__getstate__()
+        # loaded elsewhere can say when it was saved by other versions. A copy:
+        # object.__getstate__ returns the instance's own __dict__.
+        state = dict(super().__getstate__())
         if hasattr(self, "classes_"):
             state["_sklimg_versions"] = _versions()
+        # An Accelerator holds process-group state and patched optimizers, which do not
+        # pickle; a loaded model predicts without one (set it again to train on).
+        state["accelerator"] = None
         return state
 
     def __setstate__(self, state):

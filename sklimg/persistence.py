@@ -103,7 +103,8 @@ def save(model, path: str | os.PathLike, *, metadata: dict | None = None) -> Pat
             f"metadata must hold only JSON values (dicts with str keys, lists, numbers, "
             f"strings); got {metadata!r}."
         )
-    params = model.get_params(deep=False)
+    # The accelerator is a runtime setting, like device: a loaded model predicts without.
+    params = {**model.get_params(deep=False), "accelerator": None}
     for name, value in params.items():
         if not _is_json_value(value):
             raise ValueError(

@@ -1,0 +1,126 @@
+"""Training through Hugging Face accelerate: one process here, two under torchrun."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.utils._param_validation import InvalidParameterError
+
+import sklimg
+from sklimg import ImageClassifier
+from sklimg._training import AcceleratedImageNet
+from sklimg.datasets import load_digits_images
+
+accelerate = pytest.importorskip("accelerate")
+
+PARAMS = dict(backbone="test_cnn", max_epochs=4, batch_size=32, lr=0.01, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits_images(return_X_y=True)
+    return X[:1000], y[:1000], X[1000:1400], y[1000:1400]
+
+
+def test_trains_and_predicts_through_an_accelerator(digits, tmp_path):
+    X_train, y_train, X_test, y_test = digits
+    clf = ImageClassifier(**PARAMS, accelerator=accelerate.Accelerator(cpu=True))
+    clf.fit(X_train, y_train)
+    assert isinstance(clf.net_, AcceleratedImageNet)
+    assert clf.score(X_test, y_test) >= 0.8
+    proba = clf.predict_proba(X_test)
+    assert proba.shape == (len(X_test), 10)
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-5)
+    # The same training without accelerate: the accelerator changes where, not what.
+    plain = ImageClassifier(**PARAMS).fit(X_train, y_train)
+    assert abs(plain.score(X_test, y_test) - clf.score(X_test, y_test)) < 0.05
+
+    joblib.dump(clf, tmp_path / "model.joblib")
+    loaded = joblib.load(tmp_path / "model.joblib")
+    np.testing.assert_allclose(loaded.predict_proba(X_test), proba, atol=1e-6)
+    sklimg.save(clf, tmp_path / "model.sklimg")
+    restored = sklimg.load(tmp_path / "model.sklimg")
+    assert restored.accelerator is None
+    np.testing.assert_allclose(restored.predict_proba(X_test), proba, atol=1e-5)
+    assert clone(clf).accelerator is not None
+
+
+def test_bad_accelerator_settings_are_refused_before_training(digits):
+    X_train, y_train, _, _ = digits
+    accelerator = accelerate.Accelerator(cpu=True)
+    with pytest.raises(InvalidParameterError, match="'accelerator' parameter"):
+        ImageClassifier(**PARAMS, accelerator="cuda").fit(X_train, y_train)
+    with pytest.raises(ValueError, match=r"amp=True and an accelerator.*mixed_precision"):
+        ImageClassifier(**PARAMS, accelerator=accelerator, amp=True).fit(X_train, y_train)
+    with pytest.raises(ValueError, match=r"device='cpu' and an accelerator.*device='auto'"):
+        ImageClassifier(**PARAMS, accelerator=accelerator, device="cpu").fit(X_train, y_train)
+
+
+SCRIPT = """
+import json, sys, zlib
+import numpy as np, torch
+from accelerate import Accelerator
+from sklimg import ImageClassifier
+from sklimg.datasets import load_digits_images
+
+torch.set_num_threads(1)
+X, y = load_digits_images(return_X_y=True)
+accelerator = Accelerator(cpu=True)
+clf = ImageClassifier(**PARAMS, accelerator=accelerator).fit(X[:1000], y[:1000])
+pred = clf.predict(X[1000:1400])
+weights = torch.cat([p.detach().flatten() for p in clf.net_.module_.parameters()])
+# A warm start wraps the network again: the processes stay in step.
+clf.set_params(warm_start=True, max_epochs=2).fit(X[:1000], y[:1000])
+warm = torch.cat([p.detach().flatten() for p in clf.net_.module_.parameters()])
+try:
+    ImageClassifier(**PARAMS, finetune="gradual", accelerator=accelerator).fit(X[:50], y[:50])
+    gradual = None
+except ValueError as exc:
+    gradual = str(exc)
+print(json.dumps({
+    "rank": accelerator.process_index,
+    "processes": accelerator.num_processes,
+    "batches_per_epoch": len(clf.history_[-1, "batches"]),
+    "weights": zlib.crc32(weights.numpy().tobytes()),
+    "warm_weights": zlib.crc32(warm.numpy().tobytes()),
+    "warm_changed": bool((warm != weights).any()),
+    "n_pred": len(pred),
+    "pred": zlib.crc32(pred.tobytes()),
+    "accuracy": float((pred == y[1000:1400]).mean()),
+    "gradual": gradual,
+}))
+"""
+
+
+def test_data_parallel_training_on_two_cpu_processes(tmp_path):
+    """torchrun starts two processes (gloo on the CPU, as NCCL would on GPUs): each
+    trains on half of every epoch's batches, their weights stay identical, and each
+    gets every prediction."""
+    script = tmp_path / "train.py"
+    # Each process takes half the steps of one process alone: twice the epochs.
+    params = {**PARAMS, "max_epochs": 2 * PARAMS["max_epochs"]}
+    script.write_text(textwrap.dedent(SCRIPT).replace("**PARAMS", f"**{params!r}"))
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone",
+         "--nproc_per_node", "2", str(script)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    ranks = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert sorted(r["rank"] for r in ranks) == [0, 1]
+    first, second = ranks
+    assert first["processes"] == second["processes"] == 2
+    # 1,000 images in batches of 32: 32 batches an epoch, 16 per process.
+    assert first["batches_per_epoch"] == second["batches_per_epoch"] == 16
+    assert first["weights"] == second["weights"]
+    assert first["warm_weights"] == second["warm_weights"]
+    assert first["warm_changed"]
+    assert first["n_pred"] == second["n_pred"] == 400
+    assert first["pred"] == second["pred"]
+    assert first["accuracy"] >= 0.8
+    assert "cannot run on 2 processes" in first["gradual"]
