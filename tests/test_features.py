@@ -10,7 +10,7 @@ from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline, make_union
 from sklearn.svm import SVC
 
-from sklimg.datasets import DatasetNotFoundError, load_digits_images, load_fashion_mnist
+from sklimg.datasets import load_digits_images
 from sklimg.exceptions import ImageInputError
 from sklimg.features import HOG, LBP, ColorHistogram, PixelFeatures
 from sklimg.preprocessing import LazyImages, Resize
@@ -249,15 +249,11 @@ def test_hog_svc_on_digits_reaches_97_percent_in_5_fold_cv():
     assert scores.mean() >= 0.97, scores
 
 
-def test_classical_route_on_fashion_mnist():
+def test_classical_route_on_fashion_mnist(fashion_mnist):
     """5,000 training images, 2,000 held-out test images: HOG + RBF SVC scores about
     0.87 in 4 s (the dataset paper's best scikit-learn model, on all 60,000, 0.897).
     Blocks of one cell: 2x2 blocks score 0.88 but take four times as long."""
-    try:
-        X_train, y_train = load_fashion_mnist(download=False, return_X_y=True)
-        X_test, y_test = load_fashion_mnist(subset="test", download=False, return_X_y=True)
-    except DatasetNotFoundError as exc:
-        pytest.skip(f"Fashion-MNIST files not installed: {str(exc).splitlines()[0]}")
+    X_train, y_train, X_test, y_test = fashion_mnist
     rng = np.random.RandomState(0)
     train = rng.choice(len(X_train), 5000, replace=False)
     test = rng.choice(len(X_test), 2000, replace=False)
