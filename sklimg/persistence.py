@@ -170,6 +170,22 @@ def load(path: str | os.PathLike, *, device: str = "auto"):
     ModelFileError
         If the file is not an sklimg model, was modified or truncated, has an unknown
         format version, or names a backbone or parameter sklimg does not know.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import sklimg
+    >>> from sklimg import ImageClassifier
+    >>> from sklimg.datasets import load_digits_images
+    >>> X, y = load_digits_images(return_X_y=True)
+    >>> clf = ImageClassifier("test_cnn", max_epochs=1, random_state=0).fit(X[:100], y[:100])
+    >>> path = os.path.join(tempfile.mkdtemp(), "digits.sklimg")
+    >>> path = sklimg.save(clf, path, metadata={"data": "digits, 100 images"})
+    >>> model = sklimg.load(path, device="cpu")
+    >>> model.sklimg_metadata_
+    {'data': 'digits, 100 images'}
+    >>> model.predict(X[:3]).shape
+    (3,)
     """
     from sklimg.classifier import ImageClassifier
 

@@ -84,6 +84,23 @@ class BackboneSpec:
         original model from a local source (e.g. an installed package), used by
         ``pretrained=True`` instead of torchvision's weights API. A module-level
         function, so that fitted models pickle.
+
+    Examples
+    --------
+    A network for 1-channel images whose feature maps sklimg pools, trained by an
+    ``ImageClassifier`` as it would train a registered backbone:
+
+    >>> from torch import nn
+    >>> from sklimg import ImageClassifier
+    >>> from sklimg.backbones import BackboneSpec
+    >>> from sklimg.utils.estimator_checks import make_image_data
+    >>> def build(*, in_chans, small_input, state_dict=None):
+    ...     return nn.Sequential(nn.Conv2d(in_chans, 8, 3, padding=1), nn.ReLU())
+    >>> spec = BackboneSpec("two_layer", build, input_size=None, feature_dim=8, in_chans=1)
+    >>> X, y = make_image_data()
+    >>> clf = ImageClassifier(backbone=spec, max_epochs=2, random_state=0).fit(X, y)
+    >>> clf.backbone_spec_.name
+    'two_layer'
     """
 
     name: str
@@ -348,6 +365,16 @@ def resolve_backbone(backbone) -> BackboneSpec:
     Returns
     -------
     spec : BackboneSpec
+
+    Examples
+    --------
+    >>> from sklimg.backbones import TinyCNN, resolve_backbone
+    >>> resolve_backbone("resnet18").feature_dim
+    512
+    >>> resolve_backbone("hog+lbp").kind
+    'classical'
+    >>> resolve_backbone(TinyCNN).name
+    'TinyCNN'
     """
     if isinstance(backbone, BackboneSpec):
         return backbone

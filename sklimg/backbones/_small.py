@@ -76,6 +76,13 @@ class TinyCNN(nn.Sequential):
     ----------
     in_chans : int, default=3
         Input channels.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklimg.backbones import TinyCNN
+    >>> TinyCNN(in_chans=1)(torch.zeros(2, 1, 8, 8)).shape
+    torch.Size([2, 16])
     """
 
     def __init__(self, in_chans: int = 3) -> None:

@@ -34,6 +34,16 @@ def load_weights_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     ------
     WeightsError
         If the file is missing or does not hold a state dict.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import torch
+    >>> from sklimg.backbones import load_weights_file
+    >>> path = os.path.join(tempfile.mkdtemp(), "checkpoint.pt")
+    >>> torch.save({"state_dict": torch.nn.Linear(4, 2).state_dict()}, path)
+    >>> sorted(load_weights_file(path))
+    ['bias', 'weight']
     """
     path = Path(path)
     if not path.is_file():
@@ -124,6 +134,20 @@ def resolve_weights(spec, *, pretrained: bool, weights) -> dict[str, torch.Tenso
     ------
     WeightsError
         If the weights cannot be found, downloaded or read.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import torch, torchvision
+    >>> from sklimg.backbones import get_backbone, resolve_weights
+    >>> spec = get_backbone("resnet18")
+    >>> resolve_weights(spec, pretrained=False, weights=None) is None
+    True
+    >>> path = os.path.join(tempfile.mkdtemp(), "resnet18.pth")
+    >>> torch.save(torchvision.models.resnet18().state_dict(), path)
+    >>> state = resolve_weights(spec, pretrained=False, weights=path)
+    >>> tuple(state["conv1.weight"].shape)
+    (64, 3, 7, 7)
     """
     if weights is not None:
         as_path = Path(weights)

@@ -66,6 +66,16 @@ def extract_features(
     Returns
     -------
     features : ndarray of shape (n, D), float32
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from torch import nn
+    >>> from sklimg.features import extract_features
+    >>> network = nn.Sequential(nn.Flatten(), nn.Linear(8 * 8, 4))
+    >>> images = np.random.default_rng(0).random((10, 8, 8, 1), dtype=np.float32)
+    >>> extract_features(network, images, batch_size=4).shape
+    (10, 4)
     """
 
     def compute(indices=None) -> np.ndarray:

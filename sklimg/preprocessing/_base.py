@@ -37,10 +37,27 @@ class ImageTransformer(TransformerMixin, BaseEstimator, metaclass=ABCMeta):
       eagerly, returning an array when the results share a shape, else a list;
     - file paths and :class:`LazyImages`: lazily, returning ``LazyImages`` with the
       operation appended, so nothing is decoded until the classifier reads a batch.
+
+    Subclasses with parameters declare them in ``_parameter_constraints``, as
+    scikit-learn's estimators do; ``fit`` validates them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklimg.preprocessing import ImageTransformer
+    >>> class Invert(ImageTransformer):
+    ...     def _transform_one(self, image):
+    ...         return 1.0 - image
+    >>> Invert().fit_transform(np.zeros((2, 4, 4), dtype=np.float32)).max()
+    np.float32(1.0)
+    >>> [image.shape for image in Invert().fit_transform([np.zeros((4, 4)), np.zeros((6, 5, 3))])]
+    [(4, 4, 1), (6, 5, 3)]
     """
 
     #: Channel counts accepted on input (RGBA allowed: ToRGB turns it into RGB).
     _accepted_channels = (1, 3, 4)
+    #: No parameters unless a subclass declares them.
+    _parameter_constraints: dict = {}
 
     def fit(self, X, y=None):
         """Validate the parameters; stateless transformers learn nothing.

@@ -56,6 +56,15 @@ def make_image_data(
     -------
     X : ndarray of shape (n_samples, size, size, channels), float32 in [0, 1]
     y : ndarray of shape (n_samples,), int labels ``0 .. n_classes - 1``
+
+    Examples
+    --------
+    >>> from sklimg.utils.estimator_checks import make_image_data
+    >>> X, y = make_image_data(n_samples=6, size=8, n_classes=3)
+    >>> X.shape, X.dtype
+    ((6, 8, 8, 1), dtype('float32'))
+    >>> y
+    array([0, 1, 2, 0, 1, 2])
     """
     rng = np.random.RandomState(random_state)
     y = np.arange(n_samples) % n_classes
@@ -323,6 +332,17 @@ def check_image_estimator(estimator) -> None:
     Parameters
     ----------
     estimator : estimator instance
+
+    Raises
+    ------
+    AssertionError
+        From the first check the estimator fails, naming the estimator.
+
+    Examples
+    --------
+    >>> from sklimg.preprocessing import Resize
+    >>> from sklimg.utils.estimator_checks import check_image_estimator
+    >>> check_image_estimator(Resize(size=8))  # passes: nothing raised
     """
     name = type(estimator).__name__
     for check in _yield_checks(estimator):

@@ -43,6 +43,16 @@ def check_image_shape_param(image_shape) -> tuple[int, ...] | None:
     ------
     ImageInputError
         If it is not two or three positive integers.
+
+    Examples
+    --------
+    >>> from sklimg.utils.validation import check_image_shape_param
+    >>> check_image_shape_param([28, 28])
+    (28, 28)
+    >>> check_image_shape_param((28, -1))
+    Traceback (most recent call last):
+    ...
+    sklimg.exceptions.ImageInputError: image_shape must be (height, width) or ...
     """
     if image_shape is None:
         return None
@@ -202,6 +212,17 @@ def as_images(X, *, image_shape=None, channels=SUPPORTED_CHANNELS, ragged=False)
     images : ndarray of shape (n, H, W, C), list of arrays, or LazyImages
         File headers are checked up front, so a missing or unreadable file fails here,
         before any work starts.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklimg.utils.validation import as_images
+    >>> as_images(np.zeros((5, 8, 8), dtype=np.uint8)).shape
+    (5, 8, 8, 1)
+    >>> as_images(["missing.png"])
+    Traceback (most recent call last):
+    ...
+    sklimg.exceptions.ImageInputError: ...missing.png...
     """
     from sklimg._lazy import LazyImages, is_path_sequence
 
@@ -231,6 +252,13 @@ def check_image_list(X, *, channels=SUPPORTED_CHANNELS):
     images : ndarray of shape (n, H, W, C), or list of ndarray of shape (H, W, C)
         An array when all images share a shape, else a list; pixel types converted as
         in :func:`check_images`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklimg.utils.validation import check_image_list
+    >>> [image.shape for image in check_image_list([np.zeros((8, 8)), np.zeros((10, 12, 3))])]
+    [(8, 8, 1), (10, 12, 3)]
     """
     if isinstance(X, (list, tuple)) and len(X) and not _looks_like_paths(X):
         arrays = [np.asarray(x) for x in X]
@@ -315,6 +343,16 @@ def check_labels(y, n_samples: int) -> np.ndarray:
     ImageInputError
         If ``y`` is missing, not 1-D, has another length than ``X``, contains NaN,
         holds continuous values, or has fewer than two classes.
+
+    Examples
+    --------
+    >>> from sklimg.utils.validation import check_labels
+    >>> check_labels(["cat", "dog", "cat"], n_samples=3)
+    array(['cat', 'dog', 'cat'], dtype='<U3')
+    >>> check_labels([1, 1, 1], n_samples=3)
+    Traceback (most recent call last):
+    ...
+    sklimg.exceptions.ImageInputError: y has a single class (1); ...
     """
     if y is None:
         raise ImageInputError("y is None; a classifier needs one label per image: fit(X, y).")
@@ -373,6 +411,16 @@ def check_same_shape(images: np.ndarray, fitted_shape: tuple[int, ...], owner: s
     ------
     ImageInputError
         Saying whether the size or the channels differ, and which step fixes it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklimg.utils.validation import check_same_shape
+    >>> check_same_shape(np.zeros((2, 8, 8, 1)), (8, 8, 1), "ImageClassifier")
+    >>> check_same_shape(np.zeros((2, 16, 16, 1)), (8, 8, 1), "ImageClassifier")
+    Traceback (most recent call last):
+    ...
+    sklimg.exceptions.ImageInputError: ImageClassifier was fitted on images of ... (8, 8) ...
     """
     shape = tuple(images.shape[1:])
     if shape == tuple(fitted_shape):
