@@ -9,6 +9,8 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
+import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -397,6 +399,19 @@ def _silent(*args, **kwargs) -> None:
     return None
 
 
+_ANSI_CODE = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _print_epoch_row(text: str) -> None:
+    """``print`` for skorch's epoch table, without the colour codes it puts around
+    each best value where they would show as raw escapes: in a pipe or a log file
+    (notebooks render them), or when ``NO_COLOR`` is set."""
+    plain = not sys.stdout.isatty() and "ipykernel" not in sys.modules
+    if plain or os.environ.get("NO_COLOR"):
+        text = _ANSI_CODE.sub("", text)
+    print(text, flush=True)
+
+
 @dataclass
 class TrainingPlan:
     """Everything :func:`build_net` needs, resolved by the classifier from its params."""
@@ -496,7 +511,11 @@ def build_net(module: nn.Module, plan: TrainingPlan) -> NeuralNetClassifier:
         extra["criterion__weight"] = torch.as_tensor(plan.class_weights, dtype=torch.float32)
     if plan.accelerator is None:
         net_cls, iterator = InferenceModeNet, ImageBatchLoader
-        placement: dict[str, Any] = {"device": plan.device}
+        placement: dict[str, Any] = {
+            "device": plan.device,
+            # skorch calls any sink but print whatever verbose says.
+            "callbacks__print_log__sink": _print_epoch_row if plan.verbose else _silent,
+        }
     else:
         # accelerate places modules and batches; its DataLoaders shard the batches.
         net_cls, iterator = AcceleratedImageNet, image_data_loader

@@ -224,6 +224,8 @@ def test_verbose_prints_epoch_table(small_digits, capsys):
     ImageClassifier(**FAST, verbose=1).fit(X, y)
     out = capsys.readouterr().out
     assert "train_loss" in out and "dur" in out
+    # skorch colours each best value; captured output is not a terminal: no escapes.
+    assert "\x1b[" not in out
 
 
 def test_device_resolution(small_digits):
