@@ -1,6 +1,8 @@
 """The catalogue of bad inputs: each fails early with the right error type and a
 message that says how to fix it (the command line's cases are in test_cli.py)."""
 
+from functools import partial
+
 import numpy as np
 import pytest
 import torch
@@ -23,6 +25,7 @@ from sklimg.utils._sklearn_compat import InvalidParameterError
 IMAGES = np.random.default_rng(0).random((12, 8, 8), dtype=np.float32)
 LABELS = np.arange(12) % 2
 FAST = dict(backbone="test_cnn", max_epochs=1)
+TINY = partial(DeepFeatures, "test_cnn", pretrained=False)
 
 
 def fit(X=IMAGES, y=LABELS, **params):
@@ -85,6 +88,7 @@ CASES = [
     ("Augment unknown policy", lambda: Augment("heavy").fit(), InvalidParameterError, "'policy'"),
     ("HOG on images too small", lambda: HOG().fit(IMAGES), ImageInputError, "at least 16x16"),
     ("DeepFeatures on NaN", lambda: DeepFeatures().fit(IMAGES * np.nan), ImageInputError, "NaN"),
+    ("DeepFeatures, unknown layer", lambda: TINY(layer="9").fit(IMAGES), ValueError, "no layer"),
     # --- files
     ("a folder with no images", folder(lambda: EMPTY_DIR), ImageInputError, "without images"),
     ("a model of another format", load_model(lambda: TEXT_FILE), ModelFileError, "not a readable"),

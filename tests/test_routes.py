@@ -12,6 +12,7 @@ from torch import nn
 import sklimg._cache
 from sklimg import ImageClassifier
 from sklimg.features import DeepFeatures
+from sklimg.utils.validation import check_images
 
 FAST = dict(max_epochs=2, random_state=0)
 
@@ -118,6 +119,28 @@ def test_scikit_learn_head_on_frozen_deep_features(small_digits):
         ImageClassifier("cnn_small", head=LogisticRegression(), augment="light").fit(X, y)
 
 
+def test_deep_features_of_a_middle_layer(small_digits):
+    """layer= gives that layer's pooled output; the layers after it never run."""
+    X, _ = small_digits
+    X = X[:20]
+    extractor = DeepFeatures("resnet18", pretrained=False, layer="layer2", random_state=0)
+    features = extractor.fit_transform(X)
+    assert features.shape == (20, 128) and extractor.n_features_out_ == 128
+    network = extractor.network_
+    resnet = network.backbone.network
+    calls = []
+    resnet.layer3.register_forward_hook(lambda *args: calls.append(1))
+    with torch.inference_mode():
+        images = check_images(X).transpose(0, 3, 1, 2)
+        x = network.adapter(torch.from_numpy(np.ascontiguousarray(images)))
+        x = resnet.maxpool(resnet.relu(resnet.bn1(resnet.conv1(x))))
+        expected = resnet.layer2(resnet.layer1(x)).mean(dim=(2, 3)).numpy()
+    np.testing.assert_allclose(extractor.transform(X), expected, rtol=1e-4, atol=1e-5)
+    assert calls == []
+    whole = DeepFeatures("resnet18", pretrained=False, random_state=0).fit_transform(X)
+    assert whole.shape == (20, 512)
+
+
 def test_classical_backbones_and_switching_routes(digits_split):
     X_train, X_test, y_train, y_test = digits_split
     hog = dict(
@@ -220,10 +243,12 @@ def test_cache_never_reuses_stale_features(small_digits, tmp_path, computed):
     assert computed["n"] == 120
     features(random_state=0, input_size=16)  # other preprocessing in the network
     assert computed["n"] == 180
+    features(random_state=0, layer="3")  # another layer
+    assert computed["n"] == 240
     DeepFeatures("test_cnn", pretrained=False, memory=tmp_path, random_state=0).fit_transform(
         X * 0.5
     )
-    assert computed["n"] == 240  # other pixels
+    assert computed["n"] == 300  # other pixels
 
 
 def test_cache_keys_files_by_content_and_preprocessing(tmp_path, computed, pretrained_tiny):
