@@ -143,8 +143,10 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         ``"cuda:1"``, ``"mps"``.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, shuffling and the validation split. With an int,
-        fitting twice on the CPU gives identical models. Your global torch random state
-        is left as it was.
+        fitting twice on the CPU gives identical models; on CUDA, cuDNN may pick
+        non-deterministic kernels, so results can differ in the last digits
+        (``torch.use_deterministic_algorithms(True)`` removes that, at some cost in
+        speed). Your global torch random state is left as it was.
     num_workers : int or None, default=None
         DataLoader worker processes that decode files and augment images. ``None``:
         ``min(4, cpu_count // 2)`` (at least 1) for files or augmentation, none for

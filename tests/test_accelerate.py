@@ -1,6 +1,7 @@
 """Training through Hugging Face accelerate: one process here, two under torchrun."""
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -112,6 +113,8 @@ def test_data_parallel_training_on_two_cpu_processes(tmp_path):
         [sys.executable, "-m", "torch.distributed.run", "--standalone",
          "--nproc_per_node", "2", str(script)],
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        # CPU processes even beside a GPU: accelerate would put rank 1 on a second GPU.
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     ranks = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in (0, 1)]

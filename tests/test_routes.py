@@ -123,7 +123,9 @@ def test_deep_features_of_a_middle_layer(small_digits):
     """layer= gives that layer's pooled output; the layers after it never run."""
     X, _ = small_digits
     X = X[:20]
-    extractor = DeepFeatures("resnet18", pretrained=False, layer="layer2", random_state=0)
+    extractor = DeepFeatures(
+        "resnet18", pretrained=False, layer="layer2", device="cpu", random_state=0
+    )
     features = extractor.fit_transform(X)
     assert features.shape == (20, 128) and extractor.n_features_out_ == 128
     network = extractor.network_
@@ -137,8 +139,8 @@ def test_deep_features_of_a_middle_layer(small_digits):
         expected = resnet.layer2(resnet.layer1(x)).mean(dim=(2, 3)).numpy()
     np.testing.assert_allclose(extractor.transform(X), expected, rtol=1e-4, atol=1e-5)
     assert calls == []
-    whole = DeepFeatures("resnet18", pretrained=False, random_state=0).fit_transform(X)
-    assert whole.shape == (20, 512)
+    whole = DeepFeatures("resnet18", pretrained=False, device="cpu", random_state=0)
+    assert whole.fit_transform(X).shape == (20, 512)
 
 
 def test_classical_backbones_and_switching_routes(digits_split):

@@ -38,7 +38,7 @@ def test_set_params_then_refit_changes_the_model(small_digits):
 
 def test_in_a_pipeline_after_image_steps(small_digits):
     X, y = small_digits
-    clf = ImageClassifier(max_epochs=4, random_state=0)
+    clf = ImageClassifier(max_epochs=4, random_state=0, device="cpu")  # exact repeats: CPU
     pipe = Pipeline([("invert", FunctionTransformer(np.negative)), ("clf", clf)]).fit(X, y)
     direct = clone(clf).fit(-X, y)
     np.testing.assert_array_equal(pipe.predict_proba(X), direct.predict_proba(-X))
