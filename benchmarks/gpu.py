@@ -1,0 +1,104 @@
+"""The CUDA paths: mixed precision (``amp=True``) and sklimg's overhead on a GPU.
+
+In one run, on one GPU, with random uint8 28x28 images in memory:
+
+- fit time of ``ImageClassifier`` (``cnn_small`` and ``resnet18`` with its small-image
+  stem) with and without ``amp=True``;
+- the same ``cnn_small`` network trained by a bare torch loop over batches already on
+  the GPU (the floor);
+- prediction: sklimg's ``predict_proba`` against raw forward passes under
+  ``torch.inference_mode()`` over the same uint8 images copied to the GPU per batch.
+
+Batches of in-memory images reach the GPU from pinned memory (sklimg turns
+``pin_memory`` on for CUDA). Each timing is the best of ``--repeats`` runs after a
+warm-up fit. Without CUDA the script says so and measures nothing.
+
+    python benchmarks/gpu.py [--quick]
+"""
+
+import copy
+import sys
+
+import numpy as np
+import torch
+from _common import best_of, parse_args, report
+from torch import nn
+
+from sklimg import ImageClassifier
+
+args = parse_args(__doc__)
+if not torch.cuda.is_available():
+    print("No CUDA device: this benchmark measures the CUDA paths only.")
+    sys.exit(0)
+
+n, epochs, batch_size, repeats = (1024, 1, 256, 1) if args.quick else (32768, 2, 256, 2)
+rng = np.random.default_rng(0)
+X = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+y = rng.integers(0, 10, size=n)
+common = dict(max_epochs=epochs, batch_size=batch_size, device="cuda", random_state=0)
+
+
+def synchronised(fit):
+    def run():
+        fit()
+        torch.cuda.synchronize()
+
+    return run
+
+
+def sklimg_fit(**params):
+    return synchronised(lambda: ImageClassifier(**common, **params).fit(X, y))
+
+
+reference = ImageClassifier(**common).fit(X, y)  # also the warm-up
+network = reference.net_.module_
+X_gpu = torch.from_numpy(X[:, None]).cuda()
+y_gpu = torch.from_numpy(y).cuda()
+
+
+def torch_loop():
+    model = copy.deepcopy(network)
+    for module in model.modules():
+        if hasattr(module, "reset_parameters"):
+            module.reset_parameters()
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=5e-4)
+    loss_fn = nn.CrossEntropyLoss()
+    for _ in range(epochs):
+        order = torch.randperm(n, device="cuda")
+        for lo in range(0, n, batch_size):
+            idx = order[lo : lo + batch_size]
+            optimizer.zero_grad()
+            loss_fn(model(X_gpu[idx]), y_gpu[idx]).backward()
+            optimizer.step()
+
+
+def predict_raw():
+    network.eval()
+    X_cpu = torch.from_numpy(X[:, None])
+    with torch.inference_mode():
+        for lo in range(0, n, 1024):
+            torch.softmax(network(X_cpu[lo : lo + 1024].cuda()), dim=1).cpu()
+
+
+fits = {
+    "cnn_small, torch loop on GPU tensors (floor)": synchronised(torch_loop),
+    "cnn_small, ImageClassifier": sklimg_fit(),
+    "cnn_small, ImageClassifier amp=True": sklimg_fit(amp=True),
+    "resnet18 (small stem), ImageClassifier": sklimg_fit(backbone="resnet18"),
+    "resnet18 (small stem), ImageClassifier amp=True": sklimg_fit(backbone="resnet18", amp=True),
+}
+sklimg_fit(backbone="resnet18", amp=True)()  # warm-up: cuDNN picks its kernels
+rows = []
+for name, fit in fits.items():
+    seconds = best_of(repeats, fit)
+    rows.append({"what": f"fit: {name}", "seconds": seconds, "images_per_s": n * epochs / seconds})
+for name, predict in {
+    "predict: raw forward, inference_mode": synchronised(predict_raw),
+    "predict: sklimg predict_proba": synchronised(lambda: reference.predict_proba(X)),
+}.items():
+    seconds = best_of(repeats, predict)
+    rows.append({"what": name, "seconds": seconds, "images_per_s": n / seconds})
+rows.append({"what": f"device: {torch.cuda.get_device_name()}", "seconds": None,
+             "images_per_s": None})  # fmt: skip
+report("gpu", rows)
