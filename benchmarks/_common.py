@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import platform
 import time
@@ -49,6 +50,34 @@ def report(name: str, rows: list[dict]) -> None:
 
 def _fmt(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def fresh_copy(network: torch.nn.Module) -> torch.nn.Module:
+    """A copy of ``network`` with newly initialised parameters, in train mode."""
+    model = copy.deepcopy(network)
+    for module in model.modules():
+        if hasattr(module, "reset_parameters"):
+            module.reset_parameters()
+    return model.train()
+
+
+def train_loop(
+    network: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int, batch_size: int
+) -> None:
+    """The floor: a bare torch loop training a fresh copy of ``network`` on tensors held
+    where they are (AdamW, cosine schedule, as ``ImageClassifier`` trains)."""
+    model = fresh_copy(network)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=5e-4)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    for _ in range(epochs):
+        order = torch.randperm(len(X), device=X.device)
+        for lo in range(0, len(X), batch_size):
+            idx = order[lo : lo + batch_size]
+            optimizer.zero_grad()
+            loss_fn(model(X[idx]), y[idx]).backward()
+            optimizer.step()
+        schedule.step()
 
 
 def best_of(repeats: int, fn) -> float:

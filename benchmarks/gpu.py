@@ -10,19 +10,17 @@ In one run, on one GPU, with random uint8 28x28 images in memory:
   ``torch.inference_mode()`` over the same uint8 images copied to the GPU per batch.
 
 Batches of in-memory images reach the GPU from pinned memory (sklimg turns
-``pin_memory`` on for CUDA). Each timing is the best of ``--repeats`` runs after a
-warm-up fit. Without CUDA the script says so and measures nothing.
+``pin_memory`` on for CUDA). Each timing is the best of 2 runs (1 with ``--quick``)
+after a warm-up fit. Without CUDA the script says so and measures nothing.
 
     python benchmarks/gpu.py [--quick]
 """
 
-import copy
 import sys
 
 import numpy as np
 import torch
-from _common import best_of, parse_args, report
-from torch import nn
+from _common import best_of, parse_args, report, train_loop
 
 from sklimg import ImageClassifier
 
@@ -56,23 +54,6 @@ X_gpu = torch.from_numpy(X[:, None]).cuda()
 y_gpu = torch.from_numpy(y).cuda()
 
 
-def torch_loop():
-    model = copy.deepcopy(network)
-    for module in model.modules():
-        if hasattr(module, "reset_parameters"):
-            module.reset_parameters()
-    model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=5e-4)
-    loss_fn = nn.CrossEntropyLoss()
-    for _ in range(epochs):
-        order = torch.randperm(n, device="cuda")
-        for lo in range(0, n, batch_size):
-            idx = order[lo : lo + batch_size]
-            optimizer.zero_grad()
-            loss_fn(model(X_gpu[idx]), y_gpu[idx]).backward()
-            optimizer.step()
-
-
 def predict_raw():
     network.eval()
     X_cpu = torch.from_numpy(X[:, None])
@@ -82,7 +63,9 @@ def predict_raw():
 
 
 fits = {
-    "cnn_small, torch loop on GPU tensors (floor)": synchronised(torch_loop),
+    "cnn_small, torch loop on GPU tensors (floor)": synchronised(
+        lambda: train_loop(network, X_gpu, y_gpu, epochs=epochs, batch_size=batch_size)
+    ),
     "cnn_small, ImageClassifier": sklimg_fit(),
     "cnn_small, ImageClassifier amp=True": sklimg_fit(amp=True),
     "resnet18 (small stem), ImageClassifier": sklimg_fit(backbone="resnet18"),

@@ -15,11 +15,9 @@ Prediction throughput is compared with raw forward passes under
     python benchmarks/overhead.py [--quick]
 """
 
-import copy
-
 import numpy as np
 import torch
-from _common import best_of, parse_args, report
+from _common import best_of, fresh_copy, parse_args, report, train_loop
 from skorch import NeuralNetClassifier
 from skorch.callbacks import LRScheduler
 from torch import nn
@@ -39,14 +37,6 @@ reference = ImageClassifier(max_epochs=1, batch_size=batch_size, random_state=0)
 network = reference.net_.module_
 
 
-def fresh_network():
-    net = copy.deepcopy(network)
-    for module in net.modules():
-        if hasattr(module, "reset_parameters"):
-            module.reset_parameters()
-    return net.train()
-
-
 def fit_sklimg():
     ImageClassifier(max_epochs=epochs, batch_size=batch_size, random_state=0).fit(X, y)
 
@@ -57,7 +47,7 @@ y_tensor = torch.from_numpy(y)
 
 def fit_skorch():
     NeuralNetClassifier(
-        fresh_network(),
+        fresh_copy(network),
         criterion=nn.CrossEntropyLoss,
         optimizer=torch.optim.AdamW,
         optimizer__weight_decay=5e-4,
@@ -72,18 +62,7 @@ def fit_skorch():
 
 
 def fit_torch():
-    model = fresh_network()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=5e-4)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-    loss_fn = nn.CrossEntropyLoss()
-    for _ in range(epochs):
-        order = torch.randperm(n)
-        for lo in range(0, n, batch_size):
-            idx = order[lo : lo + batch_size]
-            optimizer.zero_grad()
-            loss_fn(model(X_tensor[idx]), y_tensor[idx]).backward()
-            optimizer.step()
-        schedule.step()
+    train_loop(network, X_tensor, y_tensor, epochs=epochs, batch_size=batch_size)
 
 
 def predict_raw():
