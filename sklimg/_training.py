@@ -33,6 +33,7 @@ from torch import nn
 
 from sklimg._network import recompute_batchnorm_stats, trainable_batchnorms
 from sklimg._torch_data import ImageBatchLoader, image_data_loader
+from sklimg._tta import tta_logits
 from sklimg.exceptions import TrainingDivergedError
 
 __all__ = [
@@ -72,6 +73,9 @@ class InferenceModeNet(NeuralNetClassifier):
     interrupted_ = False
     #: Mixed precision (bfloat16 autocast) on CUDA; set by build_net.
     amp = False
+    #: Test-time augmentation of predictions (see sklimg._tta); set by the classifier
+    #: while it predicts. Validation scores during training never use it.
+    tta = None
 
     def infer(self, x, **fit_params):
         if self.amp and str(self.device).startswith("cuda"):
@@ -124,7 +128,7 @@ class InferenceModeNet(NeuralNetClassifier):
         Xi, _ = unpack_data(batch)
         self._set_training(False)
         with torch.inference_mode():
-            return self.infer(Xi)
+            return tta_logits(self.infer, Xi, self.tta)
 
 
 class AcceleratedImageNet(AccelerateMixin, InferenceModeNet):

@@ -27,6 +27,7 @@ from sklimg._torch_data import (
     images_to_tensor,
 )
 from sklimg._training import OPTIMIZERS, TrainingPlan, build_net, load_checkpoint
+from sklimg._tta import TTA_POLICIES
 from sklimg.backbones import BackboneSpec, resolve_backbone
 from sklimg.exceptions import (
     ImageInputError,
@@ -109,6 +110,15 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         prediction: a policy of :class:`~sklimg.preprocessing.Augment` (``"light"``,
         ``"standard"``, ``"trivialaugment"``, ``"randaugment"``) or an ``Augment``
         instance. The same as an ``Augment`` step before the classifier in a Pipeline.
+    tta : {"flip", "flip_translate"} or None, default=None
+        Test-time augmentation: predictions average the network's logits over views
+        of each image. ``"flip"``: the image and its left-right mirror (2 forward
+        passes); ``"flip_translate"``: also both mirrored, shifted one pixel up-left and
+        down-right (6 passes), as in the airbench CIFAR-10 recipes. Use it only where a
+        mirrored image keeps its class (photos, clothes; not digits or text), typically
+        with ``augment`` that flips during training. Read at prediction, so
+        ``set_params(tta=...)`` on a fitted classifier takes effect without refitting.
+        Needs a neural head.
     max_epochs : int, default=15
         Passes over the training data.
     batch_size : int, default=64
@@ -241,6 +251,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         "freeze_epochs": [Interval(Integral, 0, None, closed="left")],
         "memory": [None, str, HasMethods("__fspath__"), HasMethods("cache")],
         "augment": [None, StrOptions(set(AUGMENT_POLICIES)), Augment],
+        "tta": [None, StrOptions(set(TTA_POLICIES))],
         "input_size": [
             StrOptions({"auto"}),
             Interval(Integral, 1, None, closed="left"),
@@ -286,6 +297,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         memory=None,
         input_size="auto",
         augment=None,
+        tta=None,
         max_epochs=15,
         batch_size=64,
         lr=2e-3,
@@ -321,6 +333,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         self.memory = memory
         self.input_size = input_size
         self.augment = augment
+        self.tta = tta
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -377,6 +390,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         sample = sample_images(images)
         seed = seed_from_random_state(self.random_state)
         if self.head is not None or spec.kind == "classical":
+            self._check_tta(scikit_learn_head=True)
             with seeded(seed, device):
                 self._fit_features(spec, images, sample, y, device)
             return self
@@ -510,6 +524,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             "device",
             "accelerator",
             "callbacks",
+            "tta",
         }
         params = {k: v for k, v in self.get_params(deep=False).items() if k not in ignored}
         return joblib.hash(repr(sorted(params.items())))
@@ -666,6 +681,20 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                 f"subclass; got {self.optimizer!r}."
             )
 
+    def _check_tta(self, scikit_learn_head: bool) -> None:
+        """``tta`` is read at prediction too (set_params after fit): check it there."""
+        if self.tta is None:
+            return
+        if self.tta not in TTA_POLICIES:
+            raise ValueError(f"tta must be None or one of {list(TTA_POLICIES)}; got {self.tta!r}.")
+        if scikit_learn_head:
+            raise ValueError(
+                f"tta={self.tta!r} averages a neural head's logits over views of each "
+                f"image; this classifier has a scikit-learn head, fitted on fixed features "
+                f"(as every classical backbone has). Use head=None with a deep backbone, or "
+                f"tta=None."
+            )
+
     def _device(self) -> str:
         """Where this fit computes: the accelerator's device, or ``device`` resolved."""
         if self.accelerator is not None:
@@ -737,6 +766,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             ``probability=True``).
         """
         images = self._images(X)
+        self._check_tta(scikit_learn_head=hasattr(self, "head_"))
         if hasattr(self, "head_"):
             if not hasattr(self.head_, "predict_proba"):
                 raise AttributeError(
@@ -744,7 +774,12 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                     f"e.g. LogisticRegression() or SVC(probability=True)."
                 )
             return self.head_.predict_proba(self._features(images)).astype(np.float64)
-        return np.asarray(self.net_.predict_proba(_dataset(images)), dtype=np.float64)
+        self.net_.tta = self.tta
+        try:
+            proba = self.net_.predict_proba(_dataset(images))
+        finally:
+            del self.net_.tta  # back to InferenceModeNet's default: none
+        return np.asarray(proba, dtype=np.float64)
 
     def predict_log_proba(self, X) -> np.ndarray:
         """Logarithm of :meth:`predict_proba`.
@@ -774,7 +809,9 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             Labels from ``classes_``.
         """
         if hasattr(self, "head_"):
-            encoded = self.head_.predict(self._features(self._images(X)))
+            images = self._images(X)
+            self._check_tta(scikit_learn_head=True)
+            encoded = self.head_.predict(self._features(images))
             return self.classes_[np.asarray(encoded, dtype=int)]
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]

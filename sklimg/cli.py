@@ -199,6 +199,16 @@ def build_parser() -> argparse.ArgumentParser:
             "(default: refuse pickles)"
         ),
     )
+    load_options.add_argument(
+        "--tta",
+        choices=("flip", "flip_translate"),
+        help=(
+            "test-time augmentation: average the network's predictions over each image and "
+            "its mirror (flip, 2x the time), also shifted by one pixel (flip_translate, 6x); "
+            "for images that keep their class when mirrored, not digits or text (default: "
+            "none)"
+        ),
+    )
     _add_train(commands, [common], defaults)
     _add_predict(commands, [common, load_options])
     _add_evaluate(commands, [common, load_options])
@@ -810,6 +820,26 @@ def _load_model(path: str, *, allow_pickle: bool, device: str, command: str):
     return model
 
 
+def _set_tta(model, tta: str | None, path: str) -> None:
+    """Predict with test-time augmentation: the ``tta`` of the model's classifier."""
+    if tta is None:
+        return
+    from sklimg import ImageClassifier
+
+    classifier = model[-1] if hasattr(model, "steps") else model
+    if not isinstance(classifier, ImageClassifier) or hasattr(classifier, "head_"):
+        what = (
+            "an ImageClassifier with a scikit-learn head"
+            if isinstance(classifier, ImageClassifier)
+            else f"a {type(classifier).__name__}"
+        )
+        raise CommandError(
+            f"--tta averages a network's predictions over views of each image; {path!r} "
+            f"holds {what}. Drop --tta for this model."
+        )
+    classifier.set_params(tta=tta)
+
+
 def _file_kind(start: bytes) -> str | None:
     """The format of a file from its first bytes: zip, image, pickle, compressed pickle,
     text, or None when unknown."""
@@ -857,6 +887,7 @@ def _predict(args: argparse.Namespace) -> int:
     model = _load_model(
         args.model, allow_pickle=args.allow_pickle, device=args.device, command=args.command
     )
+    _set_tta(model, args.tta, args.model)
     proba = np.asarray(model.predict_proba(_prepare(model, paths)))
     k = min(args.top_k, proba.shape[1])
     # Stable sort of the negated probabilities: ties keep the order of classes_.
@@ -980,6 +1011,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     model = _load_model(
         args.model, allow_pickle=args.allow_pickle, device=args.device, command=args.command
     )
+    _set_tta(model, args.tta, args.model)
     images = _prepare(model, paths)
     proba = np.asarray(model.predict_proba(images))
     classes = np.asarray(model.classes_)

@@ -48,6 +48,12 @@ def test_trains_and_predicts_through_an_accelerator(digits, tmp_path):
     restored = sklimg.load(tmp_path / "model.sklimg")
     assert restored.accelerator is None
     np.testing.assert_allclose(restored.predict_proba(X_test), proba, atol=1e-5)
+    # Test-time augmentation goes through the accelerated net's prediction as well.
+    flipped = clf.set_params(tta="flip").predict_proba(X_test)
+    assert np.abs(flipped - proba).max() > 1e-3
+    np.testing.assert_allclose(
+        flipped, restored.set_params(tta="flip").predict_proba(X_test), atol=1e-5
+    )
     assert clone(clf).accelerator is not None
 
 

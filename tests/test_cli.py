@@ -155,6 +155,10 @@ def test_train_classical_backbone_with_joblib_format(data, tmp_path):
     assert code == 0, err
     assert out.splitlines()[2].split()[1] == "red"
     assert_one_line_error(*run("predict", model, data[1]), "--allow-pickle")
+    assert_one_line_error(
+        *run("predict", model, data[1], "--allow-pickle", "--tta", "flip"),
+        "holds an ImageClassifier with a scikit-learn head. Drop --tta",
+    )
 
 
 def test_entry_point_trains_in_a_new_process(data, tmp_path):
@@ -226,6 +230,24 @@ def test_predict_formats_agree_with_the_python_api(trained, data):
     assert f"{first['label']} ({first['probability']:.3f})" in lines[2]
     # Mostly right on new images of an easy task.
     assert sum(r["label"] == "red" for r in records[:8]) >= 6
+
+
+def test_predict_and_evaluate_with_tta_agree_with_the_python_api(trained, data):
+    test_dir = data[1]
+    code, out, err = run("predict", trained[0], test_dir, "--tta", "flip", "--format", "json")
+    assert code == 0, err
+    records = json.loads(out)
+    paths = [r["path"] for r in records]
+    model = sklimg.load(trained[0], device="cpu")
+    plain = model.predict_proba(paths).max(axis=1)
+    flipped = model.set_params(tta="flip").predict_proba(paths).max(axis=1)
+    assert [r["probability"] for r in records] == pytest.approx(flipped, abs=1e-6)
+    assert np.abs(flipped - plain).max() > 1e-4  # the option reached the model
+
+    code, out, err = run("evaluate", trained[0], test_dir, "--tta", "flip", "--format", "json")
+    assert code == 0, err
+    labels = [Path(p).parent.name for p in paths]
+    assert json.loads(out)["accuracy"] == pytest.approx(model.score(paths, labels))
 
 
 def test_predict_default_table_and_top_k_beyond_the_classes(trained, data):
