@@ -58,6 +58,8 @@ def tta_logits(infer: Callable, x: torch.Tensor, policy: str | None) -> torch.Te
     """
     if policy is None:
         return infer(x)
+    if policy not in TTA_POLICIES:
+        raise ValueError(f"tta must be None or one of {list(TTA_POLICIES)}; got {policy!r}.")
     logits = _mirror_mean(infer, x)
     if policy == "flip":
         return logits

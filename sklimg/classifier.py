@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 from numbers import Integral, Real
@@ -118,7 +119,9 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         mirrored image keeps its class (photos, clothes; not digits or text), typically
         with ``augment`` that flips during training. Read at prediction, so
         ``set_params(tta=...)`` on a fitted classifier takes effect without refitting.
-        Needs a neural head.
+        With a scikit-learn ``head``, the frozen features are averaged over the views
+        (for a linear head, the same as averaging its logits). Not for classical
+        backbones.
     max_epochs : int, default=15
         Passes over the training data.
     batch_size : int, default=64
@@ -390,7 +393,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         sample = sample_images(images)
         seed = seed_from_random_state(self.random_state)
         if self.head is not None or spec.kind == "classical":
-            self._check_tta(scikit_learn_head=True)
+            self._check_tta(spec)
             with seeded(seed, device):
                 self._fit_features(spec, images, sample, y, device)
             return self
@@ -681,18 +684,17 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                 f"subclass; got {self.optimizer!r}."
             )
 
-    def _check_tta(self, scikit_learn_head: bool) -> None:
+    def _check_tta(self, spec: BackboneSpec) -> None:
         """``tta`` is read at prediction too (set_params after fit): check it there."""
         if self.tta is None:
             return
         if self.tta not in TTA_POLICIES:
             raise ValueError(f"tta must be None or one of {list(TTA_POLICIES)}; got {self.tta!r}.")
-        if scikit_learn_head:
+        if spec.kind == "classical":
             raise ValueError(
-                f"tta={self.tta!r} averages a neural head's logits over views of each "
-                f"image; this classifier has a scikit-learn head, fitted on fixed features "
-                f"(as every classical backbone has). Use head=None with a deep backbone, or "
-                f"tta=None."
+                f"tta={self.tta!r} averages a network's outputs over views of each image; "
+                f"the classical backbone {spec.name!r} has no network. Use a deep backbone "
+                f"(e.g. 'cnn_small', or 'resnet18' with pretrained=True), or tta=None."
             )
 
     def _device(self) -> str:
@@ -742,7 +744,10 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
 
     def _features(self, images) -> np.ndarray:
         if isinstance(self.feature_extractor_, DeepFeatures):
-            return self.feature_extractor_.transform(images)
+            # The head was fitted on single-view features; tta applies at prediction.
+            extractor = copy.copy(self.feature_extractor_)
+            extractor.tta = self.tta
+            return extractor.transform(images)
         return cached_transform(self.feature_extractor_, images, self.memory)
 
     def predict_proba(self, X) -> np.ndarray:
@@ -766,7 +771,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             ``probability=True``).
         """
         images = self._images(X)
-        self._check_tta(scikit_learn_head=hasattr(self, "head_"))
+        self._check_tta(self.backbone_spec_)
         if hasattr(self, "head_"):
             if not hasattr(self.head_, "predict_proba"):
                 raise AttributeError(
@@ -810,7 +815,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         """
         if hasattr(self, "head_"):
             images = self._images(X)
-            self._check_tta(scikit_learn_head=True)
+            self._check_tta(self.backbone_spec_)
             encoded = self.head_.predict(self._features(images))
             return self.classes_[np.asarray(encoded, dtype=int)]
         proba = self.predict_proba(X)

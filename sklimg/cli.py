@@ -827,12 +827,13 @@ def _set_tta(model, tta: str | None, path: str) -> None:
     from sklimg import ImageClassifier
 
     classifier = model[-1] if hasattr(model, "steps") else model
-    if not isinstance(classifier, ImageClassifier) or hasattr(classifier, "head_"):
-        what = (
-            "an ImageClassifier with a scikit-learn head"
-            if isinstance(classifier, ImageClassifier)
-            else f"a {type(classifier).__name__}"
-        )
+    if not isinstance(classifier, ImageClassifier):
+        what = f"a {type(classifier).__name__}"
+    elif classifier.backbone_spec_.kind == "classical":
+        what = f"an ImageClassifier on classical features ({classifier.backbone_spec_.name})"
+    else:
+        what = None
+    if what is not None:
         raise CommandError(
             f"--tta averages a network's predictions over views of each image; {path!r} "
             f"holds {what}. Drop --tta for this model."

@@ -6,7 +6,6 @@ from functools import partial
 import numpy as np
 import pytest
 import torch
-from sklearn.linear_model import LogisticRegression
 
 import sklimg
 from sklimg import ImageClassifier
@@ -80,14 +79,13 @@ CASES = [
     ("no weights to load", fit(backbone="cnn_small", pretrained=True), WeightsError, "no pre"),
     ("amp on the CPU", fit(amp=True) if CPU_ONLY else None, ValueError, "needs a CUDA"),
     ('tta="mirror"', fit(tta="mirror"), InvalidParameterError, "'tta' parameter"),
-    ("tta, sklearn head", fit(head=LogisticRegression(), tta="flip"), ValueError, "head=None"),
-    ("tta, classical backbone", fit(backbone="pixels", tta="flip"), ValueError, "deep backbone"),
+    ("tta, classical backbone", fit(backbone="pixels", tta="flip"), ValueError, "has no network"),
     # --- predicting
     ("predict before fit", lambda: ImageClassifier().predict(IMAGES), NotFitted, "fit"),
     ("another size at predict", predict(np.zeros((2, 16, 16))), ImageInputError, "Resize"),
     ("other channels at predict", predict(np.zeros((2, 8, 8, 3))), ImageInputError, "ToRGB"),
-    ("tta on a fitted sklearn head", lambda: fit(head=LogisticRegression())().set_params(
-        tta="flip").predict(IMAGES), ValueError, "scikit-learn head"),
+    ("tta on a fitted classical model", lambda: fit(backbone="pixels")().set_params(
+        tta="flip").predict(IMAGES), ValueError, "'pixels' has no network. Use a deep"),
     ("tta set to a typo after fit", lambda: fitted().set_params(tta="flips").predict(IMAGES),
      ValueError, r"tta must be None or one of \['flip', 'flip_translate'\]; got 'flips'"),
     # --- transformers

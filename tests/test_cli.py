@@ -157,7 +157,7 @@ def test_train_classical_backbone_with_joblib_format(data, tmp_path):
     assert_one_line_error(*run("predict", model, data[1]), "--allow-pickle")
     assert_one_line_error(
         *run("predict", model, data[1], "--allow-pickle", "--tta", "flip"),
-        "holds an ImageClassifier with a scikit-learn head. Drop --tta",
+        "holds an ImageClassifier on classical features (pixels). Drop --tta",
     )
 
 

@@ -1,14 +1,17 @@
 """Test-time augmentation: predictions average the logits of mirrored and shifted
 views, computed by hand here; training and validation never see them; the parameter
-takes effect on a fitted classifier, survives saving, and helps on real data."""
+takes effect on a fitted classifier, survives saving, and helps on real data. Frozen
+features average over the same views for scikit-learn heads."""
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from sklearn.linear_model import LogisticRegression
 
 import sklimg
 from sklimg import ImageClassifier
+from sklimg.features import DeepFeatures
 
 FAST = dict(backbone="test_cnn", max_epochs=2, lr=0.01, random_state=0)
 
@@ -97,3 +100,38 @@ def test_flip_tta_helps_on_fashion_mnist(fashion_mnist):
     assert scores[None] > 0.75
     assert scores["flip"] > scores[None]
     assert scores["flip_translate"] > scores[None]
+
+
+# ---------------------------------------------------- frozen features, sklearn head
+def test_deep_features_average_over_the_views(digits_split, tmp_path):
+    X = digits_split[1][:30]
+    single = DeepFeatures("test_cnn", pretrained=False, random_state=0).fit(X)
+    network = single.network_
+    with torch.inference_mode():
+        x = _batch(X)
+        expected = (0.5 * (network(x) + network(x.flip(-1)))).numpy()
+    flip = DeepFeatures("test_cnn", pretrained=False, random_state=0, tta="flip")
+    np.testing.assert_allclose(flip.fit_transform(X), expected, atol=1e-6)
+    np.testing.assert_allclose(flip.transform(X[:, :, ::-1]), expected, atol=1e-6)
+    # The cache keeps the views' features apart from the single view's.
+    cached = dict(memory=tmp_path, pretrained=False, random_state=0)
+    plain = DeepFeatures("test_cnn", **cached).fit_transform(X)
+    np.testing.assert_allclose(plain, single.transform(X), atol=1e-6)
+    flip_cached = DeepFeatures("test_cnn", **cached, tta="flip").fit_transform(X)
+    np.testing.assert_allclose(flip_cached, expected, atol=1e-6)
+
+
+def test_a_scikit_learn_head_predicts_from_averaged_features(digits_split):
+    X_train, X_test, y_train, _ = digits_split
+    clf = ImageClassifier("test_cnn", head=LogisticRegression(max_iter=200), random_state=0)
+    clf.fit(X_train[:300], y_train[:300])
+    X = X_test[:40]
+    network = clf.feature_extractor_.network_
+    with torch.inference_mode():
+        features = (0.5 * (network(_batch(X)) + network(_batch(X).flip(-1)))).numpy()
+    proba = clf.set_params(tta="flip").predict_proba(X)
+    np.testing.assert_allclose(proba, clf.head_.predict_proba(features), atol=1e-5)
+    np.testing.assert_array_equal(clf.predict(X), clf.head_.predict(features))
+    assert clf.feature_extractor_.tta is None  # the fitted extractor is left as it was
+    plain = clf.set_params(tta=None).predict_proba(X)
+    assert np.abs(plain - proba).max() > 1e-3

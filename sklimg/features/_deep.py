@@ -20,6 +20,7 @@ from sklimg._torch_data import (
     LazyImageDataset,
     images_to_tensor,
 )
+from sklimg._tta import TTA_POLICIES, tta_logits
 from sklimg.backbones import BackboneSpec, resolve_backbone
 from sklimg.utils._sklearn_compat import HasMethods, Interval, StrOptions, _fit_context
 from sklimg.utils._torch_utils import resolve_device, seed_from_random_state, seeded
@@ -45,6 +46,7 @@ def extract_features(
     device: str = "cpu",
     num_workers: int | None = None,
     memory=None,
+    tta: str | None = None,
 ) -> np.ndarray:
     """Features of every image through a frozen network, each image computed once.
 
@@ -62,6 +64,10 @@ def extract_features(
         Cache folder: features are stored per image content and extractor, and reused
         by later calls (other CV folds, other grid points). Not used for augmented
         (random) images.
+    tta : {None, "flip", "flip_translate"}, default=None
+        Average each image's features over views of it: the image and its mirror, and
+        with ``"flip_translate"`` that pair shifted one pixel up-left and down-right
+        (see :class:`~sklimg.ImageClassifier`'s ``tta``).
 
     Returns
     -------
@@ -96,7 +102,7 @@ def extract_features(
         try:
             with torch.inference_mode():
                 for xb, _ in loader:
-                    outputs.append(network(xb.to(device)).float().cpu())
+                    outputs.append(tta_logits(network, xb.to(device), tta).float().cpu())
         finally:
             network.train(was_training)
         return torch.cat(outputs).numpy()
@@ -105,7 +111,8 @@ def extract_features(
     digests = image_digests(images) if location is not None else None
     if digests is None:
         return compute()
-    return FeatureCache(location, module_digest(network)).get_or_compute(digests, compute)
+    extractor = module_digest(network) + (f"-tta-{tta}" if tta else "")
+    return FeatureCache(location, extractor).get_or_compute(digests, compute)
 
 
 class DeepFeatures(TransformerMixin, BaseEstimator):
@@ -134,6 +141,12 @@ class DeepFeatures(TransformerMixin, BaseEstimator):
         images far from the pretraining data: on 5,000 Fashion-MNIST images,
         EfficientNet-Lite0's ``"_blocks.11"`` beats its last layer by about 5 points.
         The best layer depends on the data; tune it like any other parameter.
+    tta : {"flip", "flip_translate"} or None, default=None
+        Average each image's features over views of it, at fit and transform alike:
+        the image and its left-right mirror (``"flip"``: 2 forward passes), and with
+        ``"flip_translate"`` that pair shifted one pixel up-left and down-right (6
+        passes). The features then hardly change when an image is mirrored. Only for
+        images that keep their class when mirrored.
     input_size : "auto", int or tuple of int, default="auto"
         Size the network sees (pretrained: the weights' size, 224 for torchvision).
     batch_size : int, default=64
@@ -172,6 +185,7 @@ class DeepFeatures(TransformerMixin, BaseEstimator):
         "weights": [None, str, HasMethods("__fspath__")],
         "backbone_kwargs": [None, dict],
         "layer": [None, str],
+        "tta": [None, StrOptions(set(TTA_POLICIES))],
         "input_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left"), tuple],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "device": [str, torch.device],
@@ -188,6 +202,7 @@ class DeepFeatures(TransformerMixin, BaseEstimator):
         weights=None,
         backbone_kwargs=None,
         layer=None,
+        tta=None,
         input_size="auto",
         batch_size=64,
         device="auto",
@@ -200,6 +215,7 @@ class DeepFeatures(TransformerMixin, BaseEstimator):
         self.weights = weights
         self.backbone_kwargs = backbone_kwargs
         self.layer = layer
+        self.tta = tta
         self.input_size = input_size
         self.batch_size = batch_size
         self.device = device
@@ -265,6 +281,7 @@ class DeepFeatures(TransformerMixin, BaseEstimator):
             device=resolve_device(self.device),
             num_workers=self.num_workers,
             memory=self.memory,
+            tta=self.tta,
         )
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
