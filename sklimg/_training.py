@@ -33,7 +33,7 @@ from torch import nn
 
 from sklimg._network import recompute_batchnorm_stats, trainable_batchnorms
 from sklimg._torch_data import ImageBatchLoader, image_data_loader
-from sklimg._tta import tta_logits
+from sklimg._tta import average_over_views
 from sklimg.exceptions import TrainingDivergedError
 
 __all__ = [
@@ -128,7 +128,7 @@ class InferenceModeNet(NeuralNetClassifier):
         Xi, _ = unpack_data(batch)
         self._set_training(False)
         with torch.inference_mode():
-            return tta_logits(self.infer, Xi, self.tta)
+            return average_over_views(self.infer, Xi, self.tta)
 
 
 class AcceleratedImageNet(AccelerateMixin, InferenceModeNet):

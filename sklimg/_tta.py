@@ -1,4 +1,4 @@
-"""Test-time augmentation: a network's logits averaged over mirrored and shifted views.
+"""Test-time augmentation: a network's outputs averaged over mirrored and shifted views.
 
 The views are those of the airbench CIFAR-10 recipes (Jordan 2024, arXiv:2404.00498):
 ``"flip"`` averages an image and its mirror; ``"flip_translate"`` also averages the
@@ -14,10 +14,16 @@ from collections.abc import Callable
 
 import torch
 
-__all__ = ["TTA_POLICIES", "tta_logits"]
+__all__ = ["TTA_POLICIES", "average_over_views", "check_tta"]
 
 #: Accepted by ``ImageClassifier(tta=...)``, besides ``None``.
 TTA_POLICIES = ("flip", "flip_translate")
+
+
+def check_tta(policy) -> None:
+    """Raise a ValueError naming the policies unless ``policy`` is one or None."""
+    if policy is not None and policy not in TTA_POLICIES:
+        raise ValueError(f"tta must be None or one of {list(TTA_POLICIES)}; got {policy!r}.")
 
 
 def _reflect_shift(x: torch.Tensor, step: int) -> torch.Tensor:
@@ -39,13 +45,13 @@ def _mirror_mean(infer: Callable, x: torch.Tensor) -> torch.Tensor:
     return 0.5 * (infer(x) + infer(x.flip(-1)))
 
 
-def tta_logits(infer: Callable, x: torch.Tensor, policy: str | None) -> torch.Tensor:
-    """Logits of the batch ``x`` averaged over the views of ``policy``.
+def average_over_views(infer: Callable, x: torch.Tensor, policy: str | None) -> torch.Tensor:
+    """Outputs of ``infer`` for the batch ``x``, averaged over the views of ``policy``.
 
     Parameters
     ----------
     infer : callable
-        Maps a raw image batch ``(N, C, H, W)`` to logits ``(N, n_classes)``.
+        Maps a raw image batch ``(N, C, H, W)`` to logits or features ``(N, D)``.
     x : torch.Tensor
         The raw image batch.
     policy : {None, "flip", "flip_translate"}
@@ -54,12 +60,11 @@ def tta_logits(infer: Callable, x: torch.Tensor, policy: str | None) -> torch.Te
     Returns
     -------
     torch.Tensor
-        The averaged logits, ``(N, n_classes)``.
+        The averaged outputs, ``(N, D)``.
     """
+    check_tta(policy)
     if policy is None:
         return infer(x)
-    if policy not in TTA_POLICIES:
-        raise ValueError(f"tta must be None or one of {list(TTA_POLICIES)}; got {policy!r}.")
     logits = _mirror_mean(infer, x)
     if policy == "flip":
         return logits

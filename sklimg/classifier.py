@@ -28,7 +28,7 @@ from sklimg._torch_data import (
     images_to_tensor,
 )
 from sklimg._training import OPTIMIZERS, TrainingPlan, build_net, load_checkpoint
-from sklimg._tta import TTA_POLICIES
+from sklimg._tta import TTA_POLICIES, check_tta
 from sklimg.backbones import BackboneSpec, resolve_backbone
 from sklimg.exceptions import (
     ImageInputError,
@@ -686,11 +686,8 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
 
     def _check_tta(self, spec: BackboneSpec) -> None:
         """``tta`` is read at prediction too (set_params after fit): check it there."""
-        if self.tta is None:
-            return
-        if self.tta not in TTA_POLICIES:
-            raise ValueError(f"tta must be None or one of {list(TTA_POLICIES)}; got {self.tta!r}.")
-        if spec.kind == "classical":
+        check_tta(self.tta)
+        if self.tta is not None and spec.kind == "classical":
             raise ValueError(
                 f"tta={self.tta!r} averages a network's outputs over views of each image; "
                 f"the classical backbone {spec.name!r} has no network. Use a deep backbone "

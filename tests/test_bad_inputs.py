@@ -95,6 +95,8 @@ CASES = [
     ("HOG on images too small", lambda: HOG().fit(IMAGES), ImageInputError, "at least 16x16"),
     ("DeepFeatures on NaN", lambda: DeepFeatures().fit(IMAGES * np.nan), ImageInputError, "NaN"),
     ("DeepFeatures, unknown layer", lambda: TINY(layer="9").fit(IMAGES), ValueError, "no layer"),
+    ("DeepFeatures, unknown tta", lambda: TINY(tta="mirror").fit(IMAGES), InvalidParameterError,
+     "'tta' parameter of DeepFeatures"),
     # --- files
     ("a folder with no images", folder(lambda: EMPTY_DIR), ImageInputError, "without images"),
     ("a model of another format", load_model(lambda: TEXT_FILE), ModelFileError, "not a readable"),

@@ -20,7 +20,7 @@ from sklimg._torch_data import (
     LazyImageDataset,
     images_to_tensor,
 )
-from sklimg._tta import TTA_POLICIES, tta_logits
+from sklimg._tta import TTA_POLICIES, average_over_views
 from sklimg.backbones import BackboneSpec, resolve_backbone
 from sklimg.utils._sklearn_compat import HasMethods, Interval, StrOptions, _fit_context
 from sklimg.utils._torch_utils import resolve_device, seed_from_random_state, seeded
@@ -102,7 +102,7 @@ def extract_features(
         try:
             with torch.inference_mode():
                 for xb, _ in loader:
-                    outputs.append(tta_logits(network, xb.to(device), tta).float().cpu())
+                    outputs.append(average_over_views(network, xb.to(device), tta).float().cpu())
         finally:
             network.train(was_training)
         return torch.cat(outputs).numpy()
