@@ -116,9 +116,12 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         of each image. ``"flip"``: the image and its left-right mirror (2 forward
         passes); ``"flip_translate"``: also both mirrored, shifted one pixel up-left and
         down-right (6 passes), as in the airbench CIFAR-10 recipes. Use it only where a
-        mirrored image keeps its class (photos, clothes; not digits or text), typically
-        with ``augment`` that flips during training. Read at prediction, so
-        ``set_params(tta=...)`` on a fitted classifier takes effect without refitting.
+        mirrored image keeps its class (photos, clothes; not digits or text), and with a
+        network trained on mirrored images too (an ``augment`` policy that flips): on
+        Fashion-MNIST, whose shoes all point one way, it gains 0.2 points after
+        training with ``augment="light"`` but loses 0.5 after training without. Read at
+        prediction, so ``set_params(tta=...)`` on a fitted classifier takes effect
+        without refitting.
         With a scikit-learn ``head``, the frozen features are averaged over the views
         (for a linear head, the same as averaging its logits). Not for classical
         backbones.
