@@ -11,6 +11,7 @@ from torch import nn
 
 import sklimg._cache
 from sklimg import ImageClassifier
+from sklimg._torch_data import images_to_tensor
 from sklimg.features import DeepFeatures
 from sklimg.utils.validation import check_images
 
@@ -133,8 +134,7 @@ def test_deep_features_of_a_middle_layer(small_digits):
     calls = []
     resnet.layer3.register_forward_hook(lambda *args: calls.append(1))
     with torch.inference_mode():
-        images = check_images(X).transpose(0, 3, 1, 2)
-        x = network.adapter(torch.from_numpy(np.ascontiguousarray(images)))
+        x = network.adapter(images_to_tensor(check_images(X)))
         x = resnet.maxpool(resnet.relu(resnet.bn1(resnet.conv1(x))))
         expected = resnet.layer2(resnet.layer1(x)).mean(dim=(2, 3)).numpy()
     np.testing.assert_allclose(extractor.transform(X), expected, rtol=1e-4, atol=1e-5)

@@ -11,7 +11,9 @@ from sklearn.linear_model import LogisticRegression
 
 import sklimg
 from sklimg import ImageClassifier
+from sklimg._torch_data import images_to_tensor
 from sklimg.features import DeepFeatures
+from sklimg.utils.validation import check_images
 
 FAST = dict(backbone="test_cnn", max_epochs=2, lr=0.01, random_state=0)
 
@@ -31,7 +33,8 @@ def _proba(clf, views):
 
 
 def _batch(X):
-    return torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))[:, None]
+    """The raw batch the classifier builds from ``X``."""
+    return images_to_tensor(check_images(X))
 
 
 def test_flip_averages_the_image_and_its_mirror(fitted):
@@ -127,8 +130,9 @@ def test_a_scikit_learn_head_predicts_from_averaged_features(digits_split):
     clf.fit(X_train[:300], y_train[:300])
     X = X_test[:40]
     network = clf.feature_extractor_.network_
+    x = _batch(X)
     with torch.inference_mode():
-        features = (0.5 * (network(_batch(X)) + network(_batch(X).flip(-1)))).numpy()
+        features = (0.5 * (network(x) + network(x.flip(-1)))).numpy()
     proba = clf.set_params(tta="flip").predict_proba(X)
     np.testing.assert_allclose(proba, clf.head_.predict_proba(features), atol=1e-5)
     np.testing.assert_array_equal(clf.predict(X), clf.head_.predict(features))
