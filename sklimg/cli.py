@@ -203,8 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--tta",
         choices=("flip", "flip_translate"),
         help=(
-            "test-time augmentation: average the network's predictions over each image and "
-            "its mirror (flip, 2x the time), also shifted by one pixel (flip_translate, 6x); "
+            "test-time augmentation: average the predictions for each image and its mirror "
+            "(flip, 2x the time), also shifted by one pixel (flip_translate, 6x); "
             "for images that keep their class when mirrored, not digits or text (default: "
             "none)"
         ),
