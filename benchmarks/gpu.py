@@ -7,22 +7,37 @@ In one run, on one GPU, with random uint8 28x28 images in memory:
 - the same ``cnn_small`` network trained by a bare torch loop over batches already on
   the GPU (the floor);
 - prediction: sklimg's ``predict_proba`` against raw forward passes under
-  ``torch.inference_mode()`` over the same uint8 images copied to the GPU per batch.
+  ``torch.inference_mode()`` over the same uint8 images copied to the GPU per batch;
+- pinned against pageable host memory for the batches on their way to the GPU: fitting
+  on image files (sklimg's DataLoader pins their batches on CUDA) with pinning on and
+  off, and copying batches of files and of in-memory images (which sklimg copies
+  from pageable memory) with and without pinning them first.
 
-Batches of in-memory images reach the GPU from pinned memory (sklimg turns
-``pin_memory`` on for CUDA). Each timing is the best of 2 runs (1 with ``--quick``)
-after a warm-up fit. Without CUDA the script says so and measures nothing.
+Each timing is the best of 2 runs (1 with ``--quick``) after a warm-up. Without CUDA
+the script says so and measures nothing.
 
     python benchmarks/gpu.py [--quick]
 """
 
+import contextlib
 import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import torch
 from _common import best_of, parse_args, report, train_loop
+from PIL import Image
 
 from sklimg import ImageClassifier
+from sklimg._torch_data import (
+    ImageBatchLoader,
+    ImageTensorDataset,
+    LazyImageDataset,
+    images_to_tensor,
+)
+from sklimg.features._deep import default_num_workers
+from sklimg.utils.validation import as_images
 
 args = parse_args(__doc__)
 if not torch.cuda.is_available():
@@ -82,6 +97,62 @@ for name, predict in {
 }.items():
     seconds = best_of(repeats, predict)
     rows.append({"what": name, "seconds": seconds, "images_per_s": n / seconds})
+
+
+# Pinned or pageable host memory. skorch copies each batch with a blocking .to(device).
+@contextlib.contextmanager
+def loader_pinning(on):
+    """Every ImageBatchLoader built inside pins its batches, or does not."""
+    init = ImageBatchLoader.__init__
+
+    def forced(self, *args, **kwargs):
+        init(self, *args, **{**kwargs, "pin_memory": on})
+
+    ImageBatchLoader.__init__ = forced
+    try:
+        yield
+    finally:
+        ImageBatchLoader.__init__ = init
+
+
+def copy_batches(loader, pin):
+    def run():
+        for X_batch, _ in loader:
+            (X_batch.pin_memory() if pin else X_batch).to("cuda")
+        torch.cuda.synchronize()
+
+    return run
+
+
+n_files = 512 if args.quick else 8192
+folder = tempfile.TemporaryDirectory()
+colour = rng.integers(0, 256, size=(n_files, 64, 64, 3), dtype=np.uint8)
+paths = [str(Path(folder.name) / f"{i}.png") for i in range(n_files)]
+for image, path in zip(colour, paths, strict=True):
+    Image.fromarray(image).save(path)
+labels = rng.integers(0, 10, size=n_files)
+files = as_images(paths)
+in_memory = ImageTensorDataset(images_to_tensor(colour))
+fit_files = synchronised(lambda: ImageClassifier(**common).fit(paths, labels))
+for pin in (True, False):
+    with loader_pinning(pin):
+        fit_files()  # warm-up
+        seconds = best_of(repeats, fit_files)
+    rows.append({"what": f"fit on {n_files} 64x64 RGB PNG files, loader pin_memory={pin}",
+                 "seconds": seconds, "images_per_s": n_files * epochs / seconds})  # fmt: skip
+for name, dataset, workers in (
+    ("files", LazyImageDataset(files), default_num_workers(files, None)),
+    ("in memory", in_memory, 0),
+):
+    for pin in (True, False):
+        loader = ImageBatchLoader(dataset, batch_size=batch_size, shuffle=True,
+                                  num_workers=workers, pin_memory=pin and workers > 0)  # fmt: skip
+        copy = copy_batches(loader, pin=pin and workers == 0)
+        copy()  # warm-up
+        seconds = best_of(repeats, copy)
+        rows.append({"what": f"copy batches to the GPU, {name}, pinned={pin}",
+                     "seconds": seconds, "images_per_s": n_files / seconds})  # fmt: skip
+folder.cleanup()
 rows.append({"what": f"device: {torch.cuda.get_device_name()}", "seconds": None,
              "images_per_s": None})  # fmt: skip
 report("gpu", rows)

@@ -296,5 +296,5 @@ def image_data_loader(dataset, **kwargs) -> DataLoader:
         batch_sampler=_EpochBatches(loader),
         num_workers=loader.num_workers if lazy else 0,
         collate_fn=_CheckedCollate(loader),
-        pin_memory=loader.pin_memory,
+        pin_memory=loader.pin_memory and lazy,
     )

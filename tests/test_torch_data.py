@@ -60,3 +60,16 @@ def test_lazy_batches_checked_against_the_fitted_shape():
     assert next(batches)[0].shape == (2, 1, 4, 4)
     with pytest.raises(ImageInputError, match=r"\(C, H, W\) = \(1, 6, 6\) where \(1, 4, 4\)"):
         next(batches)
+
+
+def test_rebuilt_loader_pins_only_lazy_batches():
+    # As ImageBatchLoader does: in-memory batches are copied from ordinary memory.
+    import numpy as np
+
+    from sklimg._torch_data import LazyImageDataset, image_data_loader
+    from sklimg.preprocessing import LazyImages
+
+    lazy = LazyImageDataset(LazyImages([np.zeros((4, 4, 1))] * 3))
+    assert image_data_loader(lazy, batch_size=2, pin_memory=True).pin_memory
+    assert not image_data_loader(_dataset(3), batch_size=2, pin_memory=True).pin_memory
+    assert not image_data_loader(lazy, batch_size=2, pin_memory=False).pin_memory
