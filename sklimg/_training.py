@@ -451,6 +451,14 @@ class TrainingPlan:
     callbacks: list = field(default_factory=list)
 
 
+def _one_cycle(optimizer, *, peak_lr: float, **kwargs) -> torch.optim.lr_scheduler.OneCycleLR:
+    """``OneCycleLR`` peaking at each parameter group's own rate: ``peak_lr`` times the
+    group's ``lr_scale`` (as in timm's parameter groups). A single ``max_lr`` would give
+    every group the same peak, erasing ``backbone_lr_scale``."""
+    max_lr = [peak_lr * group.get("lr_scale", 1.0) for group in optimizer.param_groups]
+    return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr, **kwargs)
+
+
 def _scheduler(plan: TrainingPlan) -> LRScheduler | None:
     # An explicit last_epoch: a new fit (or warm start) starts the schedule afresh,
     # a resumed one continues it (skorch would otherwise continue from the history).
@@ -462,8 +470,8 @@ def _scheduler(plan: TrainingPlan) -> LRScheduler | None:
         )
     if plan.lr_schedule == "onecycle":
         return LRScheduler(
-            policy=torch.optim.lr_scheduler.OneCycleLR,
-            max_lr=plan.lr,
+            policy=_one_cycle,
+            peak_lr=plan.lr,
             epochs=plan.max_epochs,
             steps_per_epoch=plan.steps_per_epoch,
             last_epoch=plan.first_epoch * plan.steps_per_epoch - 1,
@@ -509,7 +517,10 @@ def build_net(module: nn.Module, plan: TrainingPlan) -> NeuralNetClassifier:
     extra: dict[str, Any] = {f"optimizer__{k}": v for k, v in optimizer_kwargs.items()}
     if plan.backbone_lr_scale != 1.0:
         extra["optimizer__param_groups"] = [
-            ("backbone.*", {"lr": plan.lr * plan.backbone_lr_scale})
+            (
+                "backbone.*",
+                {"lr": plan.lr * plan.backbone_lr_scale, "lr_scale": plan.backbone_lr_scale},
+            )
         ]
     if plan.class_weights is not None:
         extra["criterion__weight"] = torch.as_tensor(plan.class_weights, dtype=torch.float32)

@@ -779,11 +779,16 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                     f"e.g. LogisticRegression() or SVC(probability=True)."
                 )
             return self.head_.predict_proba(self._features(images)).astype(np.float64)
+        # Set for this call: tta, and workers suited to this input (a model fitted on
+        # arrays may be given files to decode).
+        fitted_workers = self.net_.iterator_valid__num_workers
         self.net_.tta = self.tta
+        self.net_.iterator_valid__num_workers = default_num_workers(images, self.num_workers)
         try:
             proba = self.net_.predict_proba(_dataset(images))
         finally:
             del self.net_.tta  # back to InferenceModeNet's default: none
+            self.net_.iterator_valid__num_workers = fitted_workers
         return np.asarray(proba, dtype=np.float64)
 
     def predict_log_proba(self, X) -> np.ndarray:

@@ -1,6 +1,8 @@
 """Image files as X: lazy decoding, cross-validation, bad files, flat memory."""
 
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +42,29 @@ def test_paths_train_like_the_pixels(digit_files):
         from_files.predict_proba(paths), from_pixels.predict_proba(pixels), atol=0.05
     )
     assert from_files.score(list(map(Path, paths)), y) == from_files.score(pixels, y)
+
+
+class _RecordProcess:
+    """A LazyImages op that notes which process decoded each image."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def __call__(self, image):
+        os.close(tempfile.mkstemp(dir=self.folder, prefix=f"{os.getpid()}_")[0])
+        return image
+
+
+def test_a_model_fitted_on_pixels_decodes_files_in_workers(digit_files, tmp_path):
+    paths, y, pixels = digit_files
+    clf = ImageClassifier(**FAST).fit(pixels, y)  # no files at fit: no workers then
+    seen = tmp_path / "pids"
+    seen.mkdir()
+    proba = clf.predict_proba(LazyImages(paths, [_RecordProcess(seen)]))
+    np.testing.assert_allclose(proba, clf.predict_proba(pixels), atol=1e-6)
+    pids = [int(p.name.split("_")[0]) for p in seen.iterdir()]
+    # Decoded in DataLoader workers (this process reads one image, to check its size).
+    assert sum(pid != os.getpid() for pid in pids) == len(paths)
 
 
 def test_lazy_images_are_not_decoded_until_needed(digit_files, monkeypatch):

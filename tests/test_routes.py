@@ -4,6 +4,7 @@ fine-tuning (full, head-only on cached features, gradual), with the feature cach
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.svm import LinearSVC
@@ -98,6 +99,10 @@ def test_pretrained_full_finetuning_uses_a_lower_backbone_lr(small_digits, tmp_p
     ).fit(X[:64], y[:64])  # fmt: skip
     lrs = sorted(g["lr"] for g in clf.net_.optimizer_.param_groups)
     assert lrs == pytest.approx([0.001, 0.01])
+    # One-cycle peaks at each group's own rate (OneCycleLR's single max_lr would not).
+    onecycle = clone(clf).set_params(lr_schedule="onecycle").fit(X[:64], y[:64])
+    peaks = sorted(g["max_lr"] for g in onecycle.net_.optimizer_.param_groups)
+    assert peaks == pytest.approx([0.001, 0.01])
     auto = ImageClassifier("resnet18", weights=path, input_size=16, max_epochs=1).fit(
         X[:64], y[:64]
     )

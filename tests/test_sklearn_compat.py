@@ -105,3 +105,21 @@ def test_tags_describe_image_input():
     assert tags.estimator_type == "classifier"
     assert tags.input_tags.three_d_array and not tags.input_tags.two_d_array
     assert not tags.classifier_tags.multi_label
+
+
+def test_frozen_features_fitted_on_cuda_pickle_from_the_cpu(small_digits):
+    """A scikit-learn head's DeepFeatures holds a plain torch module, which skorch does
+    not remap: it must be pickled from the CPU to load on a machine without CUDA."""
+    import pickle
+
+    import torch
+
+    from sklimg.features import DeepFeatures
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    X, _ = small_digits
+    features = DeepFeatures("test_cnn", pretrained=False, device="cuda", random_state=0).fit(X)
+    state = pickle.loads(pickle.dumps(features)).network_.state_dict()
+    assert all(t.device.type == "cpu" for t in state.values())
+    assert all(t.device.type == "cuda" for t in features.network_.state_dict().values())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from numbers import Integral
 
@@ -283,6 +284,17 @@ class DeepFeatures(TransformerMixin, BaseEstimator):
             memory=self.memory,
             tta=self.tta,
         )
+
+    def __getstate__(self):
+        # Pickle the network from the CPU, so a model fitted on a GPU loads without one
+        # (transform moves it to its device again).
+        state = super().__getstate__()
+        network = state.get("network_")
+        if network is not None and any(
+            t.device.type != "cpu" for t in network.state_dict().values()
+        ):
+            state["network_"] = copy.deepcopy(network).cpu()
+        return state
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """``deepfeatures0 ... deepfeatures{D-1}``."""
