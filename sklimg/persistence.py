@@ -6,13 +6,16 @@ archive with two members instead:
 
 - ``sklimg.json``: format version, library versions, the estimator's parameters, the
   class labels, the fitted shapes, the network's architecture (a registry backbone
-  name and plain numbers), the training history, and the SHA-256 of the weights;
+  name and plain numbers), the training history, and a SHA-256 digest of the rest of
+  the configuration and of the weights;
 - ``weights.safetensors``: the network's tensors (safetensors holds only tensors).
 
 :func:`load` parses JSON and tensors only, checks the digest, rebuilds the network
-from the registry and loads the weights. A modified, truncated or foreign file, or one
-naming a backbone or parameter sklimg does not know, fails with
-:class:`~sklimg.exceptions.ModelFileError` before anything is built.
+from the registry and loads the weights. A damaged, edited, truncated or foreign file,
+or one naming a backbone or parameter sklimg does not know, fails with
+:class:`~sklimg.exceptions.ModelFileError` before anything is built. (The digest
+detects changes, not a forger who recomputes it; what keeps a hostile file harmless is
+that loading runs no code from it.)
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from sklimg.utils._torch_utils import resolve_device
 __all__ = ["FORMAT", "FORMAT_VERSION", "load", "save"]
 
 FORMAT = "sklimg-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the digest covers the configuration as well as the weights
 _CONFIG = "sklimg.json"
 _WEIGHTS = "weights.safetensors"
 _LABEL_TYPES = {"int": int, "str": str, "float": float, "bool": bool}
@@ -137,9 +140,9 @@ def save(model, path: str | os.PathLike, *, metadata: dict | None = None) -> Pat
         },
         "architecture": architecture,
         "history": plain_history(model.history_),
-        "weights_sha256": hashlib.sha256(weights).hexdigest(),
         "metadata": metadata or {},
     }
+    config["sha256"] = _digest(config, weights)
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
@@ -168,8 +171,8 @@ def load(path: str | os.PathLike, *, device: str = "auto"):
     Raises
     ------
     ModelFileError
-        If the file is not an sklimg model, was modified or truncated, has an unknown
-        format version, or names a backbone or parameter sklimg does not know.
+        If the file is not an sklimg model, was modified, damaged or truncated, has an
+        unknown format version, or names a backbone or parameter sklimg does not know.
 
     Examples
     --------
@@ -187,9 +190,8 @@ def load(path: str | os.PathLike, *, device: str = "auto"):
     >>> model.predict(X[:3]).shape
     (3,)
     """
-    from sklimg.classifier import ImageClassifier
-
     path = Path(path)
+    device = resolve_device(device)
     try:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
@@ -213,9 +215,9 @@ def load(path: str | os.PathLike, *, device: str = "auto"):
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelFileError(f"{str(path)!r}: its {_CONFIG} is not valid JSON ({exc}).") from None
     _check_config(config, path)
-    if hashlib.sha256(weights).hexdigest() != config["weights_sha256"]:
+    if _digest(config, weights) != config["sha256"]:
         raise ModelFileError(
-            f"{str(path)!r}: the weights do not match the digest recorded when the model "
+            f"{str(path)!r}: its contents do not match the digest recorded when the model "
             f"was saved; the file was modified or damaged."
         )
     current = {"sklimg": __import__("sklimg").__version__, "torch": torch.__version__.split("+")[0]}
@@ -225,11 +227,38 @@ def load(path: str | os.PathLike, *, device: str = "auto"):
             VersionMismatchWarning,
             stacklevel=2,
         )
+    try:
+        model = _rebuild(config, weights, path, device)
+    except ModelFileError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        # A file with a valid digest but a configuration this sklimg cannot use (written
+        # by hand or by another tool).
+        raise ModelFileError(
+            f"{str(path)!r}: its {_CONFIG} does not describe a model this sklimg can "
+            f"rebuild ({type(exc).__name__}: {exc})."
+        ) from None
+    return model
+
+
+def _digest(config: dict, weights: bytes) -> str:
+    """SHA-256 of the configuration, without the digest itself, and of the weights."""
+    body = {key: value for key, value in config.items() if key != "sha256"}
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode())
+    digest.update(weights)
+    return digest.hexdigest()
+
+
+def _rebuild(config: dict, weights: bytes, path: Path, device: str):
+    """The fitted classifier a checked configuration and its weights describe."""
+    from sklimg.classifier import ImageClassifier
+
     model = ImageClassifier()
     unknown = set(config["params"]) - set(model.get_params(deep=False))
     if unknown:
         raise ModelFileError(f"{str(path)!r} names unknown parameters {sorted(unknown)}.")
     model.set_params(**_tuples(config["params"]))
+    model._validate_params()
     try:
         network = rebuild_network(config["architecture"])
     except UnknownBackboneError as exc:
@@ -249,7 +278,7 @@ def load(path: str | os.PathLike, *, device: str = "auto"):
     input_size = tuple(fitted["input_size_"])
     plan = TrainingPlan(
         n_classes=len(config["classes"]),
-        device=resolve_device(device),
+        device=device,
         lr=model.lr,
         optimizer=model.optimizer,
         weight_decay=model.weight_decay,
@@ -259,6 +288,7 @@ def load(path: str | os.PathLike, *, device: str = "auto"):
         predict_batch_size=model._predict_batch_size(input_size),
         label_smoothing=model.label_smoothing,
         expected_shape=(channels, height, width),
+        amp=model.amp,  # mixed-precision prediction, as before saving (CUDA only)
     )
     net = build_net(network, plan).initialize()
     net.history = History(config["history"])
@@ -301,7 +331,7 @@ def _tuples(params: dict) -> dict:
 def _check_config(config, path: Path) -> None:
     required = {
         "format", "format_version", "versions", "estimator", "params", "classes",
-        "label_type", "fitted", "architecture", "history", "weights_sha256",
+        "label_type", "fitted", "architecture", "history", "sha256",
     }  # fmt: skip
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise ModelFileError(f"{str(path)!r} is not an sklimg model file.")

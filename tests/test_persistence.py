@@ -66,10 +66,23 @@ def _edit_config(**changes):
     return transform
 
 
+def _reseal(path):
+    """Record a digest that matches the edited contents, as a tool writing files by
+    hand would: what is left to catch is the content itself."""
+    from sklimg.persistence import _digest
+
+    with zipfile.ZipFile(path) as archive:
+        weights = archive.read("weights.safetensors")
+    _rewrite(
+        path, "sklimg.json", lambda raw: _edit_config(sha256=_digest(json.loads(raw), weights))(raw)
+    )
+
+
 @pytest.mark.parametrize(
     ("tamper", "match"),
     [
         (lambda p: _rewrite(p, "weights.safetensors", lambda b: b[:-8] + b"\x00" * 8), "modified"),
+        (lambda p: _rewrite(p, "sklimg.json", _edit_config(classes=["digit-9"] * 10)), "modified"),
         (lambda p: p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2]), "not a readable"),
         (lambda p: p.write_bytes(b"\x80\x04K\x01."), "not a readable"),  # a pickle
         (lambda p: _rewrite(p, "sklimg.json", lambda b: b"{not json"), "not valid JSON"),
@@ -86,6 +99,7 @@ def _edit_config(**changes):
     ],
     ids=[
         "weights-changed",
+        "classes-changed",
         "truncated",
         "pickle",
         "bad-json",
@@ -115,14 +129,35 @@ def test_unknown_backbone_and_parameters_are_refused(fitted, tmp_path):
         return json.dumps(config).encode()
 
     _rewrite(path, "sklimg.json", architecture)
+    _reseal(path)
     with pytest.raises(ModelFileError, match="backbone sklimg does not know"):
         sklimg.load(path)
     path = sklimg.save(clf, tmp_path / "model2.sklimg")
     _rewrite(path, "sklimg.json", _edit_config(params={"exec": "rm -rf /"}))
+    _reseal(path)
     with pytest.raises(ModelFileError, match=r"unknown parameters \['exec'\]"):
         sklimg.load(path)
     with pytest.raises(ModelFileError, match="does not exist"):
         sklimg.load(tmp_path / "missing.sklimg")
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"fitted": {"input_shape_": [8, 8], "input_size_": [8, 8], "finetune_": "full"}},
+        {"params": {"lr": "abc"}},
+        {"architecture": {"backbone": "test_cnn"}},
+        {"metadata": ["not", "a", "mapping"]},
+    ],
+    ids=["shape", "param-value", "architecture", "metadata"],
+)
+def test_consistent_digest_but_unusable_configuration(fitted, tmp_path, changes):
+    clf, _ = fitted
+    path = sklimg.save(clf, tmp_path / "model.sklimg")
+    _rewrite(path, "sklimg.json", _edit_config(**changes))
+    _reseal(path)
+    with pytest.raises(ModelFileError, match=r"sklimg\.json does not describe|metadata is not"):
+        sklimg.load(path)
 
 
 def test_what_the_safe_format_cannot_hold(small_digits, tmp_path):
@@ -182,3 +217,13 @@ def test_metadata_travels_with_the_model(fitted, tmp_path):
     assert sklimg.load(sklimg.save(clf, tmp_path / "n.sklimg")).sklimg_metadata_ == {}
     with pytest.raises(ValueError, match="metadata must hold only JSON values"):
         sklimg.save(clf, tmp_path / "o.sklimg", metadata={"f": object()})
+
+
+def test_loaded_model_predicts_in_the_precision_it_was_saved_with(fitted, tmp_path):
+    from sklearn.base import clone
+
+    clf, X = fitted
+    amp = clone(clf).set_params(amp=True)  # what a fit on a GPU would save
+    amp.__dict__.update({k: v for k, v in clf.__dict__.items() if k.endswith("_")})
+    assert sklimg.load(sklimg.save(amp, tmp_path / "amp.sklimg")).net_.amp is True
+    assert sklimg.load(sklimg.save(clf, tmp_path / "fp32.sklimg")).net_.amp is False
