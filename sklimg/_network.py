@@ -412,6 +412,7 @@ def recompute_batchnorm_stats(
     layers : sequence of BatchNorm or None, default=None
         The layers to recompute (default: all); the others keep their statistics.
     max_images : int, default=2048
+        Images used at most (the last batch is cut to fit).
     """
     all_bn = [m for m in module.modules() if isinstance(m, _BatchNorm)]
     layers = all_bn if layers is None else list(layers)
@@ -432,6 +433,7 @@ def recompute_batchnorm_stats(
             for xb in batches:
                 if seen >= max_images:
                     break
+                xb = xb[: max_images - seen]
                 if len(xb) > 1:
                     module(xb)
                 seen += len(xb)

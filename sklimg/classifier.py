@@ -215,7 +215,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
     input_shape_ : tuple of int
         ``(H, W, C)`` of the training images; predict expects the same.
     input_size_ : tuple of int
-        ``(H, W)`` the network sees after the on-the-fly resize.
+        ``(H, W)`` the network sees after the on-the-fly resize (neural head).
     backbone_spec_ : BackboneSpec
         The resolved backbone.
     finetune_ : str

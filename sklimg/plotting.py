@@ -335,8 +335,12 @@ LazyImages
 
     y = np.asarray(y)
     _check_lengths(X, y)
-    images = as_images(X, image_shape=getattr(clf, "image_shape", None))
-    proba = clf.predict_proba(images)
+    # The classifier takes X as given (a pipeline may resize or convert it); the images
+    # are validated here for display only: any sizes, and RGBA too.
+    proba = clf.predict_proba(X)
+    images = as_images(
+        X, image_shape=getattr(clf, "image_shape", None), channels=(1, 3, 4), ragged=True
+    )
     return _most_confused_grid(images, y, proba, clf.classes_, n=n, ncols=ncols, fig=fig)
 
 

@@ -340,3 +340,14 @@ def test_frozen_batchnorm_keeps_its_statistics(small_digits):
     torch.testing.assert_close(bn.running_mean, before)
     other = clf.net_.module_.backbone[5]
     assert other.momentum == 0.3  # restored after the pass
+
+
+def test_precise_batchnorm_uses_at_most_max_images():
+    from sklimg._network import recompute_batchnorm_stats
+
+    network = nn.Sequential(nn.Flatten(), nn.BatchNorm1d(2))
+    batches = [torch.randn(1500, 2) for _ in range(3)]
+    seen = []
+    network.register_forward_hook(lambda module, args, out: seen.append(len(args[0])))
+    recompute_batchnorm_stats(network, batches, max_images=2048)
+    assert seen == [1500, 548]

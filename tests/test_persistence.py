@@ -222,7 +222,7 @@ def test_metadata_travels_with_the_model(fitted, tmp_path):
 def test_loaded_model_predicts_in_the_precision_it_was_saved_with(fitted, tmp_path):
     from sklearn.base import clone
 
-    clf, X = fitted
+    clf, _ = fitted
     amp = clone(clf).set_params(amp=True)  # what a fit on a GPU would save
     amp.__dict__.update({k: v for k, v in clf.__dict__.items() if k.endswith("_")})
     assert sklimg.load(sklimg.save(amp, tmp_path / "amp.sklimg")).net_.amp is True

@@ -189,3 +189,21 @@ def test_most_confused_files_decodes_only_the_images_shown(fitted, tmp_path):
     fig = plt.figure()
     assert _most_confused_grid(lazy, y[:30], proba, clf.classes_, n=2, fig=fig) is fig
     assert len(decoded) == 2 and len(fig.axes) == 2
+
+
+def test_most_confused_takes_what_a_pipeline_takes(small_digits):
+    # Images of other sizes, RGBA: the pipeline's steps make them fit the classifier.
+    from sklearn.pipeline import make_pipeline
+
+    from sklimg.preprocessing import Resize, ToRGB
+
+    X, y = small_digits
+    rgba = np.concatenate([np.repeat(X[..., None], 3, axis=-1), np.ones((*X.shape, 1))], -1)
+    images = [
+        np.kron(image, np.ones((k, k, 1))) for image, k in zip(rgba, [1, 2] * 150, strict=True)
+    ]
+    model = make_pipeline(ToRGB(), Resize(8), ImageClassifier(**FAST)).fit(images[:200], y[:200])
+    fig = plot_most_confused(model, images[200:], y[200:], n=4)
+    assert len(fig.axes) == 4
+    shapes = {fig_ax.images[0].get_array().shape for fig_ax in fig.axes}
+    assert shapes <= {(8, 8, 4), (16, 16, 4)}  # drawn as given, not as the model saw them

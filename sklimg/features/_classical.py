@@ -147,7 +147,9 @@ class _ImageFeatures(TransformerMixin, BaseEstimator, metaclass=ABCMeta):
         ------
         ImageInputError
             If the images are invalid, too small for the parameters, or would give
-            features of different lengths (e.g. images of different sizes).
+            features of different lengths (e.g. images of different sizes; for files
+            and ``LazyImages``, only the first is decoded at fit, so a size that
+            differs is found by ``transform``).
         """
         self._resolve_params()
         images = as_images(X, ragged=True)

@@ -191,7 +191,8 @@ class Augment(TransformerMixin, BaseEstimator):
         Returns
         -------
         X_aug : LazyImages
-            Decoded and augmented batch by batch by the classifier, anew each epoch.
+            Decoded and augmented batch by batch by the classifier, anew each epoch;
+            ``X`` unchanged when the settings augment nothing (``policy="none"``).
         """
         self.fit(X, y)
         if not AugmentOp(self.settings_).active:

@@ -251,7 +251,8 @@ class CenterCrop(_ImageStep):
     Notes
     -----
     The crop is centred; when the difference in size is odd, the extra row or column
-    is cropped (or padded) at the bottom or right. The pixel type is kept.
+    is cropped (or padded) at the bottom or right. ``uint8`` pixels stay ``uint8``;
+    others come out as ``float32`` (see :ref:`input`).
 
     Examples
     --------
@@ -287,7 +288,8 @@ class ToRGB(_ImageStep):
     Grayscale ``(H, W)`` or ``(H, W, 1)`` images have their channel repeated three
     times; RGBA images lose their alpha channel (image files with transparency are
     already composited on white by :func:`sklimg.io.read_image`); RGB images are
-    unchanged. The pixel type is kept.
+    unchanged. ``uint8`` pixels stay ``uint8``; others come out as ``float32`` (see
+    :ref:`input`).
 
     See Also
     --------
