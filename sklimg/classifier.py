@@ -10,11 +10,12 @@ from numbers import Integral, Real
 import joblib
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, clone, is_classifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 from torch import nn
@@ -50,6 +51,36 @@ from sklimg.utils.validation import (
 __all__ = ["ImageClassifier"]
 
 
+def _head_has(method: str):
+    """An ``available_if`` check: does the classifier's head offer ``method``? A neural
+    head gives probabilities only; a scikit-learn head what it has (as ``Pipeline``
+    offers its final step's methods)."""
+
+    def check(clf) -> bool:
+        if hasattr(clf, "head_"):
+            head = clf.head_
+        elif hasattr(clf, "net_"):
+            return method == "predict_proba"
+        elif clf.head is not None:
+            head = clf.head
+        else:
+            try:
+                classical = resolve_backbone(clf.backbone).kind == "classical"
+            except (ValueError, TypeError):  # fit reports an unusable backbone
+                classical = False
+            if not classical:
+                return method == "predict_proba"
+            head = default_head()
+        if not hasattr(head, method):
+            raise AttributeError(
+                f"This ImageClassifier's head {head!r} has no {method}; use a head that "
+                f"does, e.g. LogisticRegression() or SVC(probability=True)."
+            )
+        return True
+
+    return check
+
+
 class ImageClassifier(ClassifierMixin, BaseEstimator):
     """Image classifier: a deep backbone plus a linear head, trained with skorch.
 
@@ -83,9 +114,10 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         ``None``: a linear layer trained with the network by skorch. A scikit-learn
         estimator (e.g. ``LogisticRegression()``, ``SVC()``): the backbone is frozen,
         each image's features are computed once, and the head is fitted on them by
-        scikit-learn. Classical backbones (``"hog"``, ``"lbp"``, ``"color_histogram"``,
-        ``"pixels"``) always use a scikit-learn head, by default a standardised
-        ``LogisticRegression``.
+        scikit-learn, on the original labels. Classical backbones (``"hog"``, ``"lbp"``,
+        ``"color_histogram"``, ``"pixels"``) always use a scikit-learn head, by default a
+        standardised ``LogisticRegression``. The classifier then has the head's
+        ``predict_proba`` and ``decision_function``, where the head has them.
     finetune : {"auto", "full", "head", "gradual"}, default="auto"
         What trains with a neural head. ``"full"``: everything. ``"head"``: only the
         head; the backbone is frozen, BatchNorm statistics included, and without
@@ -153,7 +185,9 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
     patience : int, default=5
         Epochs without improvement before early stopping.
     class_weight : dict, "balanced" or None, default=None
-        Weights of the classes in the loss, as in scikit-learn.
+        Weights of the classes in the loss, as in scikit-learn. With the default
+        scikit-learn head, passed to its ``LogisticRegression``; with your own ``head``,
+        set the head's ``class_weight`` instead.
     device : str or torch.device, default="auto"
         ``"auto"`` uses CUDA when available, else the CPU; or ``"cpu"``, ``"cuda"``,
         ``"cuda:1"``, ``"mps"``.
@@ -398,7 +432,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         if self.head is not None or spec.kind == "classical":
             self._check_tta(spec)
             with seeded(seed, device):
-                self._fit_features(spec, images, sample, y, device)
+                self._fit_features(spec, images, sample, y, device, seed)
             return self
 
         continuing = self.warm_start and hasattr(self, "net_")
@@ -559,13 +593,24 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         # Large batches predict faster; bounded to 2**20 input pixels per batch.
         return max(self.batch_size, min(1024, 2**20 // math.prod(input_size)))
 
-    def _fit_features(self, spec, images, sample, y, device) -> None:
+    def _fit_features(self, spec, images, sample, y, device, seed) -> None:
         """Frozen features computed once, then a scikit-learn head fitted on them."""
         if self.augment is not None:
             raise ValueError(
                 "augment needs a neural head, which sees new augmented images every epoch; "
                 "a scikit-learn head is fitted once on fixed features. Use head=None, or "
                 "drop augment."
+            )
+        if self.head is not None and not is_classifier(self.head):
+            raise ValueError(
+                f"head must be a scikit-learn classifier; got {self.head!r}. Use e.g. "
+                f"LogisticRegression() or SVC(), or head=None for a neural head."
+            )
+        if self.head is not None and self.class_weight is not None:
+            raise ValueError(
+                "class_weight weighs the loss of a neural head or of the default "
+                "scikit-learn head; your head has its own. Set it there, e.g. "
+                "head=LogisticRegression(class_weight='balanced'), and class_weight=None."
             )
         if spec.kind == "classical":
             extractor = spec.build(in_chans=sample.shape[-1], **(self.backbone_kwargs or {}))
@@ -582,11 +627,15 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                 device=device,
                 memory=self.memory,
                 num_workers=self.num_workers,
+                random_state=seed,
             )
             features = extractor.fit_transform(images)
         classes = np.unique(y)
-        head = clone(self.head) if self.head is not None else default_head()
-        head.fit(features, np.searchsorted(classes, y))
+        if self.head is not None:
+            head = clone(self.head)
+        else:
+            head = default_head().set_params(logisticregression__class_weight=self.class_weight)
+        head.fit(features, y)
         self._set_fitted(
             None,
             dict(
@@ -634,7 +683,9 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
 
     def _set_fitted(self, net, fitted: dict | None, network=None) -> None:
         if fitted is not None:  # a new fit: forget the other route's state
-            for name in ("net_", "history_", "feature_extractor_", "head_", "input_size_"):
+            for name in (
+                "net_", "history_", "feature_extractor_", "head_", "input_size_", "finetune_",
+            ):  # fmt: skip
                 self.__dict__.pop(name, None)
             for name, value in fitted.items():
                 setattr(self, name, value)
@@ -750,6 +801,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             return extractor.transform(images)
         return cached_transform(self.feature_extractor_, images, self.memory)
 
+    @available_if(_head_has("predict_proba"))
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities of images ``X``.
 
@@ -768,16 +820,12 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         ------
         AttributeError
             If a scikit-learn ``head`` has no ``predict_proba`` (e.g. ``SVC()`` without
-            ``probability=True``).
+            ``probability=True``); ``hasattr(clf, "predict_proba")`` is then false, as
+            for a scikit-learn ``Pipeline``.
         """
         images = self._images(X)
         self._check_tta(self.backbone_spec_)
         if hasattr(self, "head_"):
-            if not hasattr(self.head_, "predict_proba"):
-                raise AttributeError(
-                    f"The head {self.head_!r} has no predict_proba; use one that does, "
-                    f"e.g. LogisticRegression() or SVC(probability=True)."
-                )
             return self.head_.predict_proba(self._features(images)).astype(np.float64)
         # Set for this call: tta, and workers suited to this input (a model fitted on
         # arrays may be given files to decode).
@@ -789,8 +837,12 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         finally:
             del self.net_.tta  # back to InferenceModeNet's default: none
             self.net_.iterator_valid__num_workers = fitted_workers
-        return np.asarray(proba, dtype=np.float64)
+        # float32 softmax rows sum to 1 within ~1e-7; scikit-learn's log_loss checks
+        # 1.5e-8, so renormalise in float64.
+        proba = np.asarray(proba, dtype=np.float64)
+        return proba / proba.sum(axis=1, keepdims=True)
 
+    @available_if(_head_has("predict_proba"))
     def predict_log_proba(self, X) -> np.ndarray:
         """Logarithm of :meth:`predict_proba`.
 
@@ -804,6 +856,27 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         """
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))
+
+    @available_if(_head_has("decision_function"))
+    def decision_function(self, X) -> np.ndarray:
+        """The scikit-learn head's decision function on the features of images ``X``.
+
+        Only with a scikit-learn ``head`` that has one (the default head of classical
+        backbones does); a neural head gives :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, H, W[, C]) or (n_samples, H * W), list of \
+                arrays, file paths, or LazyImages
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            As the head's ``decision_function`` gives them.
+        """
+        images = self._images(X)
+        self._check_tta(self.backbone_spec_)
+        return self.head_.decision_function(self._features(images))
 
     def predict(self, X) -> np.ndarray:
         """Predicted class label of each image in ``X``.
@@ -821,8 +894,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         if hasattr(self, "head_"):
             images = self._images(X)
             self._check_tta(self.backbone_spec_)
-            encoded = self.head_.predict(self._features(images))
-            return self.classes_[np.asarray(encoded, dtype=int)]
+            return np.asarray(self.head_.predict(self._features(images)))
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
 

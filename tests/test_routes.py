@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.svm import LinearSVC
 from torch import nn
@@ -119,10 +119,68 @@ def test_scikit_learn_head_on_frozen_deep_features(small_digits):
     np.testing.assert_array_equal(clf.predict(X), clf.classes_[proba.argmax(axis=1)])
     svc = ImageClassifier("cnn_small", head=LinearSVC(), random_state=0).fit(X, y)
     assert svc.predict(X).shape == (len(X),)
-    with pytest.raises(AttributeError, match=r"has no predict_proba.*SVC\(probability=True\)"):
+    with pytest.raises(AttributeError, match="has no attribute 'predict_proba'") as error:
         svc.predict_proba(X)
+    assert "SVC(probability=True)" in str(error.value.__cause__)
     with pytest.raises(ValueError, match="augment needs a neural head"):
         ImageClassifier("cnn_small", head=LogisticRegression(), augment="light").fit(X, y)
+
+
+def test_scikit_learn_head_methods_follow_the_head(small_digits):
+    # As for a scikit-learn Pipeline: the classifier has what its head has.
+    X, y = small_digits
+    svc = ImageClassifier("cnn_small", head=LinearSVC(), random_state=0)
+    assert not hasattr(svc, "predict_proba") and not hasattr(svc, "predict_log_proba")
+    assert hasattr(svc, "decision_function")
+    svc.fit(X, y)
+    scores = svc.decision_function(X)
+    assert scores.shape == (len(X), 10)
+    np.testing.assert_array_equal(svc.classes_[scores.argmax(axis=1)], svc.predict(X))
+    hog = ImageClassifier("pixels")  # the default head: LogisticRegression
+    assert hasattr(hog, "predict_proba") and hasattr(hog, "decision_function")
+    neural = ImageClassifier("test_cnn", max_epochs=1)
+    assert hasattr(neural, "predict_proba") and not hasattr(neural, "decision_function")
+    assert not hasattr(neural.fit(X, y), "decision_function")
+
+
+def test_scikit_learn_head_fits_on_the_original_labels(small_digits):
+    X, y = small_digits
+    names = np.array(list("abcdefghij"))[y]
+    head = LogisticRegression(class_weight={"a": 5.0}, max_iter=500)
+    clf = ImageClassifier("pixels", head=head).fit(X, names)
+    np.testing.assert_array_equal(clf.head_.classes_, clf.classes_)
+    assert set(clf.predict(X)) <= set(names)
+    with pytest.raises(ValueError, match=r"head must be a scikit-learn classifier; got Ridge"):
+        ImageClassifier("pixels", head=Ridge()).fit(X, y)
+    with pytest.raises(ValueError, match=r"Set it there, e\.g\. head=LogisticRegression\("):
+        ImageClassifier("pixels", head=LogisticRegression(), class_weight="balanced").fit(X, y)
+
+
+def test_class_weight_reaches_the_default_scikit_learn_head(small_digits):
+    X, y = small_digits
+    plain = ImageClassifier("pixels").fit(X, y)
+    weighted = ImageClassifier("pixels", class_weight={0: 100.0}).fit(X, y)
+    assert weighted.head_[-1].class_weight == {0: 100.0}
+    # The training digits are separable either way; the weight shows in the probabilities.
+    assert weighted.predict_proba(X)[:, 0].mean() > plain.predict_proba(X)[:, 0].mean()
+
+
+def test_scikit_learn_head_on_deep_features_repeats_with_random_state(small_digits):
+    X, y = small_digits
+
+    def fit():
+        head = LogisticRegression(max_iter=300)
+        return ImageClassifier("cnn_small", head=head, random_state=0).fit(X, y).predict_proba(X)
+
+    np.testing.assert_array_equal(fit(), fit())
+
+
+def test_switching_route_forgets_the_other_routes_attributes(small_digits):
+    X, y = small_digits
+    clf = ImageClassifier("test_cnn", max_epochs=1).fit(X, y)
+    assert hasattr(clf, "finetune_")
+    clf.set_params(head=LogisticRegression(max_iter=300)).fit(X, y)
+    assert not hasattr(clf, "finetune_") and not hasattr(clf, "net_")
 
 
 def test_deep_features_of_a_middle_layer(small_digits):

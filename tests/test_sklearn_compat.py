@@ -123,3 +123,18 @@ def test_frozen_features_fitted_on_cuda_pickle_from_the_cpu(small_digits):
     state = pickle.loads(pickle.dumps(features)).network_.state_dict()
     assert all(t.device.type == "cpu" for t in state.values())
     assert all(t.device.type == "cuda" for t in features.network_.state_dict().values())
+
+
+def test_probabilities_sum_to_one_in_float64_for_log_loss(small_digits):
+    import warnings
+
+    from sklearn.metrics import log_loss
+
+    X, y = small_digits
+    clf = ImageClassifier(**FAST).fit(X, y)
+    proba = clf.predict_proba(X)
+    assert proba.dtype == np.float64
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "y_prob values do not sum to one"
+        log_loss(y, proba)
