@@ -51,6 +51,13 @@ from sklimg.utils.validation import (
 __all__ = ["ImageClassifier"]
 
 
+# What defines the network: a warm start refuses changes to these.
+_NETWORK_PARAMS = (
+    "backbone", "pretrained", "weights", "backbone_kwargs", "image_shape", "head",
+    "finetune", "input_size",
+)  # fmt: skip
+
+
 def _head_has(method: str):
     """An ``available_if`` check: does the classifier's head offer ``method``? A neural
     head gives probabilities only; a scikit-learn head what it has (as ``Pipeline``
@@ -228,8 +235,12 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         ``2`` adds a progress bar per batch.
     warm_start : bool, default=False
         Continue training the fitted network on the next ``fit`` for ``max_epochs``
-        more epochs instead of starting again; the labels must be among ``classes_``.
-        See also ``checkpoint_dir``.
+        more epochs instead of starting again, with the current training parameters
+        (``lr``, ``batch_size``, ``lr_schedule``, ...: a new optimizer and schedule);
+        ``history_`` grows. The labels must be among ``classes_``, and the parameters
+        that define the network (``backbone``, ``pretrained``, ``weights``,
+        ``backbone_kwargs``, ``image_shape``, ``head``, ``finetune``, ``input_size``)
+        must not change. See also ``checkpoint_dir``.
 
     Notes
     -----
@@ -447,10 +458,6 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         train_images = self._augmented(images)
         dataset = _dataset(train_images, torch.from_numpy(y_encoded))
         with seeded(seed, device):
-            if continuing:
-                self._reset_lr()
-                self._train(self.net_, dataset, y_encoded, partial=True)
-                return self
             built = build_backbone(
                 spec,
                 sample,
@@ -469,12 +476,19 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                     f'the network would not be synchronised. Use finetune="full" (with '
                     f'backbone_lr_scale) or finetune="head", or train in one process.'
                 )
-            network = built.network(len(classes))
-            if device == "cpu" and spec.channels_last:
-                network.use_channels_last()
+            if continuing:
+                # The trained network goes on learning, under the current training
+                # parameters (a new optimizer and schedule; history_ grows).
+                network = self.net_.module_
+                history = self.history_
+            else:
+                network = built.network(len(classes))
+                if device == "cpu" and spec.channels_last:
+                    network.use_channels_last()
+                if finetune in ("head", "gradual"):
+                    network.freeze_backbone()
+                history = None
             module = network
-            if finetune in ("head", "gradual"):
-                network.freeze_backbone()
             if finetune == "head" and not getattr(train_images, "random", False):
                 # Frozen backbone, no augmentation: each image's features are computed
                 # once (and cached with memory=), then only the head trains on them.
@@ -492,7 +506,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             if scale is None:
                 scale = 0.1 if built.pretrained else 1.0
             height, width, channels = sample.shape[1:]
-            checkpoint = self._checkpoint_to_resume()
+            checkpoint = None if continuing else self._checkpoint_to_resume()
             n_train = len(y) - (
                 math.ceil(validation_fraction * len(y)) if validation_fraction else 0
             )
@@ -517,7 +531,10 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                 num_workers=default_num_workers(train_images, self.num_workers),
                 expected_shape=(channels, height, width),
                 backbone_lr_scale=scale if finetune in ("full", "gradual") else 1.0,
-                unfreeze_after=self.freeze_epochs if finetune == "gradual" else None,
+                # Counted in epochs of history_, from the first fit.
+                unfreeze_after=(
+                    max(self.freeze_epochs, len(history or ())) if finetune == "gradual" else None
+                ),
                 steps_per_epoch=max(
                     1, n_train // self.batch_size + (n_train % self.batch_size > 1)
                 ),
@@ -540,7 +557,11 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                 input_size_=built.input_size,
                 finetune_=finetune,
             )
-            if checkpoint is not None:
+            if history is not None:
+                net.initialize()
+                net.history = History(list(history))
+                self._train(net, dataset, y_encoded, fitted=fitted, network=network, partial=True)
+            elif checkpoint is not None:
                 self._restore(net, checkpoint)
                 remaining = self.max_epochs - len(net.history)
                 if remaining > 0:
@@ -689,6 +710,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                 self.__dict__.pop(name, None)
             for name, value in fitted.items():
                 setattr(self, name, value)
+            self._network_params_at_fit = self._model_params()
         if net is None:
             return
         if network is not None and net.module_ is not network:
@@ -759,7 +781,24 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             return 0.1
         return self.validation_fraction
 
+    def _model_params(self) -> dict[str, str]:
+        """The parameters that define the network (as reprs), which a warm start keeps."""
+        return {name: repr(getattr(self, name)) for name in _NETWORK_PARAMS}
+
     def _check_warm_start(self, sample: np.ndarray, y: np.ndarray) -> None:
+        at_fit = getattr(self, "_network_params_at_fit", None)
+        if at_fit is not None:
+            now = self._model_params()
+            changed = [
+                f"{k}: {at_fit[k]} -> {now[k]}" for k in _NETWORK_PARAMS if now[k] != at_fit[k]
+            ]
+            if changed:
+                raise ValueError(
+                    f"warm_start=True goes on training the fitted network, but what defines "
+                    f"it changed since the first fit ({'; '.join(changed)}). Set "
+                    f"warm_start=False to train a new network. (Training parameters such "
+                    f"as max_epochs, lr or batch_size may change.)"
+                )
         check_same_shape(sample, self.input_shape_, type(self).__name__)
         unseen = np.setdiff1d(np.unique(y), self.classes_)
         if len(unseen):
@@ -768,11 +807,6 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                 f"({self.classes_.tolist()}); y has new labels {unseen.tolist()}. Refit with "
                 f"warm_start=False to learn new classes."
             )
-
-    def _reset_lr(self) -> None:
-        # A cosine schedule ends near 0; continuing starts again from the initial rates.
-        for group in self.net_.optimizer_.param_groups:
-            group["lr"] = group.get("initial_lr", self.lr)
 
     def _class_weights(self, classes: np.ndarray, y: np.ndarray) -> np.ndarray | None:
         if self.class_weight is None:

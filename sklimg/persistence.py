@@ -300,6 +300,7 @@ def _rebuild(config: dict, weights: bytes, path: Path, device: str):
     model.input_shape_ = (height, width, channels)
     model.input_size_ = input_size
     model.finetune_ = fitted["finetune_"]
+    model._network_params_at_fit = model._model_params()  # what a warm start must keep
     metadata = config.get("metadata", {})
     if not isinstance(metadata, dict):
         raise ModelFileError(f"{str(path)!r}: its metadata is not a mapping.")

@@ -171,6 +171,14 @@ def test_warm_start_continues_training(small_digits):
     clf.fit(X, y)
     assert len(clf.history_) == 4
     assert clf.history_[-1, "train_loss"] < first_loss
+    # The training parameters of the next fit apply; what defines the network stays.
+    clf.set_params(max_epochs=1, lr=0.01, batch_size=32).fit(X, y)
+    assert len(clf.history_) == 5
+    assert clf.history_[-1, "event_lr"] == pytest.approx(0.01)
+    assert len(clf.history_[-1, "batches"]) == 10  # 300 images in batches of 32
+    with pytest.raises(ValueError, match=r"backbone: 'test_cnn' -> 'cnn_small'"):
+        clf.set_params(backbone="cnn_small").fit(X, y)
+    clf.set_params(backbone="test_cnn")
     with pytest.raises(ImageInputError, match=r"y has new labels \[99\]"):
         clf.fit(X, np.where(y == 0, 99, y))
     cold = ImageClassifier(**FAST).fit(X, y)
