@@ -3,7 +3,9 @@
 skorch's default wraps X in ``skorch.dataset.Dataset`` and a ``DataLoader`` that calls
 ``__getitem__`` per image and collates. sklimg keeps the images as one tensor and
 slices batches (``sklimg._torch_data.ImageBatchLoader``). Both are timed side by side,
-alone (one epoch of batches) and inside one training epoch of the default CNN.
+alone (one epoch of batches) and feeding 40 training batches (5 with ``--quick``) of
+the bare ``cnn_small`` and ``test_cnn`` networks (``SmallCNN`` and ``TinyCNN``, without
+sklimg's input adapter; images scaled to [0, 1] in the loop, AdamW).
 
     python benchmarks/data_loading.py [--quick]
 """

@@ -7,7 +7,8 @@ Trains on the 60,000 training images and scores on the 10,000 test images:
   smoothing and test-time augmentation (it passed the 0.949 ResNet18 anchor);
 - ``skorch_resnet18``: torchvision ResNet-18 (3x3 stride-1 stem, no max-pool) written by
   hand with skorch, as a user without sklimg would;
-- ``classical``: HOG + RBF SVC (on ``--svc-train`` images: an RBF SVC is quadratic in n);
+- ``classical``: HOG + RBF SVC (on the first ``--svc-train`` training images, 20,000 by
+  default, or all there are if fewer: an RBF SVC is quadratic in n);
 - ``frozen``: pretrained EfficientNet-Lite0 features at 32x32 + logistic regression.
 
 The sklimg rows are also scored with each other ``tta`` setting, from the same fit.
@@ -185,7 +186,8 @@ def skorch_resnet18_row():
 
 
 def timed_row(name, model, n_train=None):
-    n_train = n_train or len(X_train)
+    # Never more than there are (--quick keeps 600), so the label shows the number used.
+    n_train = min(n_train or len(X_train), len(X_train))
     start = time.perf_counter()
     model.fit(X_train[:n_train], y_train[:n_train])
     fit_s = time.perf_counter() - start

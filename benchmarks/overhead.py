@@ -4,13 +4,15 @@ The same network (the default ``cnn_small``), data (uint8 28x28 images in memory
 epochs, batch size, optimizer (AdamW) and cosine schedule, trained three ways in one
 run:
 
-- ``ImageClassifier`` (everything included: validation, normalisation, dry run,
-  BatchNorm calibration, precise BN, the guard's per-epoch snapshots);
+- ``ImageClassifier`` with its defaults, everything included: input checks, the
+  per-channel normalisation statistics, the dry run, BatchNorm calibration, the
+  training guard (a finite-loss check per batch, weight snapshots per epoch) and
+  precise BN (no validation split: ``validation_fraction`` is ``None`` by default);
 - a hand-written skorch ``NeuralNetClassifier`` as skorch's docs show it;
 - a minimal torch loop over preloaded tensors: the floor.
 
 Prediction throughput is compared with raw forward passes under
-``torch.inference_mode()``. Each timing is the best of ``--repeats`` runs.
+``torch.inference_mode()``. Each timing is the best of 3 runs (1 with ``--quick``).
 
     python benchmarks/overhead.py [--quick]
 """

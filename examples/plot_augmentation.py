@@ -118,7 +118,8 @@ plt.show()
 # their class in a mirror. The network is trained on 500 of them without augmentation
 # (15 epochs, 10 s here); shapes come in every orientation, so a mirrored shape is
 # nothing new to it, and the views help (0.978 without TTA, 0.988 with ``"flip"`` and
-# 0.992 with ``"flip_translate"`` on the 500 others, on a 2-core CPU). Where every
+# 0.992 with ``"flip_translate"`` on the 500 others, on a 2-core CPU with 2 torch
+# threads; other thread counts give slightly different numbers). Where every
 # image faces one way, as Fashion-MNIST's shoes do, train with flips before using TTA:
 # a network that never saw a mirrored shoe predicts worse on one.
 X, y = make_shapes(n_samples=300 if QUICK else 1000, random_state=0, return_X_y=True)

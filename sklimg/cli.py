@@ -338,7 +338,7 @@ def _add_train(commands, parents: list, defaults: dict) -> None:
         metavar="N",
         help=(
             "processes decoding images while the network trains; 0 decodes in the main "
-            "process (default: min(4, CPUs / 2))"
+            "process (default: half the CPUs, rounded down, at least 1 and at most 4)"
         ),
     )
     train.add_argument(
