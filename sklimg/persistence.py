@@ -5,9 +5,9 @@ loading a pickle runs code chosen by whoever wrote the file. :func:`save` writes
 archive with two members instead:
 
 - ``sklimg.json``: format version, library versions, the estimator's parameters, the
-  class labels, the fitted shapes, the network's architecture (a registry backbone
-  name and plain numbers), the training history, and a SHA-256 digest of the rest of
-  the configuration and of the weights;
+  class labels and their dtype, the fitted shapes, the network's architecture (a
+  registry backbone name and plain numbers), the training history, and a SHA-256
+  digest of the rest of the configuration and of the weights;
 - ``weights.safetensors``: the network's tensors (safetensors holds only tensors).
 
 :func:`load` parses JSON and tensors only, checks the digest, rebuilds the network
@@ -20,12 +20,13 @@ that loading runs no code from it.)
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import warnings
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import numpy as np
 import torch
@@ -46,6 +47,9 @@ FORMAT_VERSION = 2  # 2: the digest covers the configuration as well as the weig
 _CONFIG = "sklimg.json"
 _WEIGHTS = "weights.safetensors"
 _LABEL_TYPES = {"int": int, "str": str, "float": float, "bool": bool}
+_CLASS_DTYPE_KINDS = "biufUO"  # numpy kinds of labels: bool, ints, floats, str, object
+# Marks a parameter value JSON has no type for, e.g. {"__sklimg_type__": "path", ...}.
+_TAG = "__sklimg_type__"
 
 
 def save(model, path: str | os.PathLike, *, metadata: dict | None = None) -> Path:
@@ -54,9 +58,12 @@ def save(model, path: str | os.PathLike, *, metadata: dict | None = None) -> Pat
     Parameters
     ----------
     model : ImageClassifier
-        Fitted, with a neural head and a backbone from the registry.
+        Fitted, with a neural head and a backbone from the registry. For a pipeline,
+        save its classifier step (``pipeline[-1]``), or the whole pipeline with
+        ``joblib.dump``.
     path : str or path-like
-        The file to write (conventionally ``*.sklimg``); written atomically.
+        The file to write (conventionally ``*.sklimg``), in an existing folder; written
+        atomically: a failed save leaves no partial file and any previous file intact.
     metadata : dict or None, default=None
         JSON-serialisable facts to keep with the model (e.g. the image size a command
         line resized to); :func:`load` returns them as ``model.sklimg_metadata_``.
@@ -64,14 +71,29 @@ def save(model, path: str | os.PathLike, *, metadata: dict | None = None) -> Pat
     Returns
     -------
     path : Path
+        The file written.
 
     Raises
     ------
     ValueError
-        If the model cannot be expressed without pickle: a scikit-learn head, a
-        classical or user-defined backbone, a parameter that is an object (an
-        optimizer class, an Augment instance), or labels that are not numbers or
-        strings. Use ``joblib.dump`` for those.
+        If the model is not an :class:`~sklimg.ImageClassifier` (a pipeline, another
+        estimator, a subclass) or cannot be expressed without pickle: a scikit-learn
+        head, a classical or user-defined backbone, a parameter that is an object (an
+        optimizer class, an Augment instance, a torch module), or labels that are not
+        numbers or strings. Use ``joblib.dump`` for those.
+    TypeError
+        If ``path`` is not a str or path-like.
+    IsADirectoryError, FileNotFoundError, NotADirectoryError
+        If ``path`` is a folder, or its folder does not exist or is a file; checked
+        before anything is written.
+
+    Notes
+    -----
+    Parameters are stored as JSON, so :func:`load` gives back equal values, in plain
+    types: numpy numbers (e.g. from a grid search over arrays) come back as Python
+    numbers, tuples as lists (except ``image_shape`` and ``input_size``), paths as
+    :class:`pathlib.Path`; dicts keep keys that are not strings (``class_weight={0: 1.0,
+    1: 2.0}``). ``classes_`` keeps its numpy dtype.
 
     Examples
     --------
@@ -87,6 +109,30 @@ def save(model, path: str | os.PathLike, *, metadata: dict | None = None) -> Pat
     """
     from sklearn.utils.validation import check_is_fitted
 
+    from sklimg.classifier import ImageClassifier
+
+    if not isinstance(model, ImageClassifier):
+        if hasattr(model, "steps"):
+            hint = (
+                "To keep the classifier, save the pipeline's last step, "
+                "sklimg.save(pipeline[-1], path), and apply the other steps again before "
+                "predicting; to keep the whole pipeline, use joblib.dump"
+            )
+        elif hasattr(model, "best_estimator_"):
+            hint = "Save the search's best_estimator_, or the whole search with joblib.dump"
+        else:
+            hint = "Save other estimators with joblib.dump"
+        raise ValueError(
+            f"sklimg.save takes a fitted sklimg.ImageClassifier, got "
+            f"{type(model).__name__}. {hint} (and load pickles only from sources you trust)."
+        )
+    if type(model) is not ImageClassifier:
+        # load() could not give the subclass back: fail now, not when loading.
+        raise ValueError(
+            f"sklimg.load rebuilds an ImageClassifier, not the subclass "
+            f"{type(model).__name__}; save it with joblib.dump (and load only files you "
+            f"trust)."
+        )
     check_is_fitted(model)
     if not hasattr(model, "net_"):
         raise ValueError(
@@ -106,14 +152,18 @@ def save(model, path: str | os.PathLike, *, metadata: dict | None = None) -> Pat
             f"metadata must hold only JSON values (dicts with str keys, lists, numbers, "
             f"strings); got {metadata!r}."
         )
+    given, path = path, _file_path(path)
+    _check_save_path(path, os.fspath(given))
     # The accelerator is a runtime setting, like device: a loaded model predicts without.
     params = {**model.get_params(deep=False), "accelerator": None}
     for name, value in params.items():
-        if not _is_json_value(value):
+        try:
+            params[name] = _encode(value)
+        except _Unstorable:
             raise ValueError(
                 f"Parameter {name}={value!r} is an object the safe format cannot store "
                 f"without pickle; use a string or number for it, or save with joblib.dump."
-            )
+            ) from None
     classes = [c.item() if hasattr(c, "item") else c for c in model.classes_]
     label_type = type(classes[0]).__name__
     if label_type not in _LABEL_TYPES:
@@ -133,6 +183,7 @@ def save(model, path: str | os.PathLike, *, metadata: dict | None = None) -> Pat
         "params": params,
         "classes": classes,
         "label_type": label_type,
+        "classes_dtype": np.asarray(model.classes_).dtype.str,  # e.g. "|i1", "|O", "<U7"
         "fitted": {
             "input_shape_": list(model.input_shape_),
             "input_size_": list(model.input_size_),
@@ -143,12 +194,18 @@ def save(model, path: str | os.PathLike, *, metadata: dict | None = None) -> Pat
         "metadata": metadata or {},
     }
     config["sha256"] = _digest(config, weights)
-    path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
-        archive.writestr(_CONFIG, json.dumps(config, indent=1))
-        archive.writestr(_WEIGHTS, weights)
-    os.replace(tmp, path)
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
+            archive.writestr(_CONFIG, json.dumps(config, indent=1))
+            archive.writestr(_WEIGHTS, weights)
+        os.replace(tmp, path)
+    except BaseException:
+        # No half-written file stays behind (a full disk, Ctrl-C); a folder of that
+        # name is not ours to remove, hence the suppressed error.
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise
     return path
 
 
@@ -158,6 +215,7 @@ def load(path: str | os.PathLike, *, device: str = "auto"):
     Parameters
     ----------
     path : str or path-like
+        A file written by :func:`save`.
     device : str, default="auto"
         Where to put the network: ``"auto"`` (CUDA when available), ``"cpu"``, ...
         A model trained on a GPU loads on a CPU-only machine.
@@ -171,8 +229,11 @@ def load(path: str | os.PathLike, *, device: str = "auto"):
     Raises
     ------
     ModelFileError
-        If the file is not an sklimg model, was modified, damaged or truncated, has an
-        unknown format version, or names a backbone or parameter sklimg does not know.
+        If the file does not exist, is a folder, is not an sklimg model, was modified,
+        damaged or truncated, has an unknown format version, or names a backbone or
+        parameter sklimg does not know.
+    TypeError
+        If ``path`` is not a str or path-like.
 
     Examples
     --------
@@ -190,7 +251,12 @@ def load(path: str | os.PathLike, *, device: str = "auto"):
     >>> model.predict(X[:3]).shape
     (3,)
     """
-    path = Path(path)
+    path = _file_path(path)
+    if path.is_dir():
+        raise ModelFileError(
+            f"{str(path)!r} is a folder, not a model file; pass the path of a file written "
+            f"by sklimg.save, e.g. {str(path / 'model.sklimg')!r}."
+        )
     device = resolve_device(device)
     try:
         with zipfile.ZipFile(path) as archive:
@@ -208,7 +274,7 @@ def load(path: str | os.PathLike, *, device: str = "auto"):
             f"{str(path)!r} is not a readable sklimg model file ({exc}); it may be truncated "
             f"or of another format. Save models with sklimg.save."
         ) from None
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # no such file, or a file as folder
         raise ModelFileError(f"Model file {str(path)!r} does not exist.") from None
     try:
         config = json.loads(raw_config)
@@ -231,7 +297,7 @@ def load(path: str | os.PathLike, *, device: str = "auto"):
         model = _rebuild(config, weights, path, device)
     except ModelFileError:
         raise
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as exc:
         # A file with a valid digest but a configuration this sklimg cannot use (written
         # by hand or by another tool).
         raise ModelFileError(
@@ -257,7 +323,7 @@ def _rebuild(config: dict, weights: bytes, path: Path, device: str):
     unknown = set(config["params"]) - set(model.get_params(deep=False))
     if unknown:
         raise ModelFileError(f"{str(path)!r} names unknown parameters {sorted(unknown)}.")
-    model.set_params(**_tuples(config["params"]))
+    model.set_params(**_tuples({k: _decode(v) for k, v in config["params"].items()}))
     model._validate_params()
     try:
         network = rebuild_network(config["architecture"])
@@ -295,7 +361,11 @@ def _rebuild(config: dict, weights: bytes, path: Path, device: str):
     label = _LABEL_TYPES[config["label_type"]]
     model.net_ = net
     model.history_ = net.history
-    model.classes_ = np.array([label(c) for c in config["classes"]])
+    labels = [label(c) for c in config["classes"]]
+    # Files from before the dtype was recorded get numpy's default for the labels.
+    model.classes_ = np.array(labels, dtype=config.get("classes_dtype"))
+    if model.classes_.tolist() != labels:  # e.g. 300 as int8, or "cat" as <U1
+        raise ValueError(f"the classes {labels} do not fit dtype {model.classes_.dtype}")
     model.n_classes_ = len(model.classes_)
     model.input_shape_ = (height, width, channels)
     model.input_size_ = input_size
@@ -309,6 +379,86 @@ def _rebuild(config: dict, weights: bytes, path: Path, device: str):
 
     model.backbone_spec_ = get_backbone(config["architecture"]["backbone"])
     return model
+
+
+def _file_path(path) -> Path:
+    """``path`` as a Path, or a TypeError that says what a path is."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(
+            f"path must be a str or path-like such as 'model.sklimg', got {type(path).__name__}."
+        )
+    return Path(path)
+
+
+def _check_save_path(path: Path, given: str | bytes) -> None:
+    """Fail before anything is written if ``path`` cannot become a model file."""
+    # Path drops a trailing separator: "models/" must not become a file called models.
+    names_folder = isinstance(given, str) and given.endswith((os.sep, os.altsep or os.sep))
+    if path.is_dir() or names_folder:
+        raise IsADirectoryError(
+            f"Cannot save to {given!r}: it {'is' if path.is_dir() else 'names'} a folder. "
+            f"Give a file name, e.g. {str(path / 'model.sklimg')!r}."
+        )
+    folder = path.parent
+    if not folder.exists():
+        raise FileNotFoundError(
+            f"Cannot save to {str(path)!r}: the folder {str(folder)!r} does not exist. "
+            f"Create it first (os.makedirs) or choose another path."
+        )
+    if not folder.is_dir():
+        raise NotADirectoryError(
+            f"Cannot save to {str(path)!r}: {str(folder)!r} is not a folder but a file."
+        )
+
+
+class _Unstorable(Exception):
+    """A value that JSON and the tags of :func:`_encode` cannot represent."""
+
+
+def _encode(value):
+    """A parameter value as JSON, or :class:`_Unstorable`.
+
+    Values that scikit-learn produces but JSON lacks become plain values (numpy
+    numbers) or tagged objects that :func:`_decode` turns back (paths, dicts with keys
+    that are not strings). Anything else, such as a class or a module, is refused.
+    """
+    if isinstance(value, np.generic) and value.dtype.kind in "biuf":
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, PurePath):
+        return {_TAG: "path", "value": str(value)}
+    if isinstance(value, (list, tuple)):
+        return [_encode(v) for v in value]
+    if isinstance(value, dict):
+        if all(isinstance(k, str) for k in value) and _TAG not in value:
+            return {str(k): _encode(v) for k, v in value.items()}
+        # JSON keys are strings: keep other keys, and a str key that is the tag, as pairs.
+        return {_TAG: "dict", "items": [[_encode_key(k), _encode(v)] for k, v in value.items()]}
+    raise _Unstorable(value)
+
+
+def _encode_key(key):
+    key = _encode(key)
+    if not (key is None or isinstance(key, (bool, int, float, str))):
+        raise _Unstorable(key)  # a tuple key would come back as an unhashable list
+    return key
+
+
+def _decode(value):
+    """The parameter value :func:`_encode` stored (a ValueError for unknown tags)."""
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if _TAG not in value:
+        return {k: _decode(v) for k, v in value.items()}
+    kind = value[_TAG]
+    if kind == "path" and set(value) == {_TAG, "value"} and isinstance(value["value"], str):
+        return Path(value["value"])
+    if kind == "dict" and set(value) == {_TAG, "items"}:
+        return {key: _decode(v) for key, v in value["items"]}
+    raise ValueError(f"unknown encoded value {value!r}")
 
 
 def _is_json_value(value) -> bool:
@@ -350,3 +500,11 @@ def _check_config(config, path: Path) -> None:
         )
     if config["label_type"] not in _LABEL_TYPES:
         raise ModelFileError(f"{str(path)!r} has an unknown label type {config['label_type']!r}.")
+    dtype = config.get("classes_dtype")
+    if dtype is not None:
+        try:
+            kind = np.dtype(dtype).kind if isinstance(dtype, str) else None
+        except (TypeError, ValueError):
+            kind = None
+        if kind is None or kind not in _CLASS_DTYPE_KINDS:  # no structures, dates, bytes
+            raise ModelFileError(f"{str(path)!r} has an unknown classes dtype {dtype!r}.")

@@ -148,8 +148,21 @@ def test_unknown_backbone_and_parameters_are_refused(fitted, tmp_path):
         {"params": {"lr": "abc"}},
         {"architecture": {"backbone": "test_cnn"}},
         {"metadata": ["not", "a", "mapping"]},
+        {"params": {"lr": {"__sklimg_type__": "eval", "value": "1"}}},
+        {"params": {"class_weight": {"__sklimg_type__": "dict", "items": [[[0], 1]]}}},
+        {"classes_dtype": "<U1"},  # would cut "digit-0" to "d"
+        {"classes_dtype": "|i1"},
     ],
-    ids=["shape", "param-value", "architecture", "metadata"],
+    ids=[
+        "shape",
+        "param-value",
+        "architecture",
+        "metadata",
+        "param-tag",
+        "list-key",
+        "classes-truncated",
+        "classes-not-ints",
+    ],
 )
 def test_consistent_digest_but_unusable_configuration(fitted, tmp_path, changes):
     clf, _ = fitted
@@ -227,3 +240,175 @@ def test_loaded_model_predicts_in_the_precision_it_was_saved_with(fitted, tmp_pa
     amp.__dict__.update({k: v for k, v in clf.__dict__.items() if k.endswith("_")})
     assert sklimg.load(sklimg.save(amp, tmp_path / "amp.sklimg")).net_.amp is True
     assert sklimg.load(sklimg.save(clf, tmp_path / "fp32.sklimg")).net_.amp is False
+
+
+def _refitted(clf, **params):
+    """``clf`` with other parameters and the same fitted state, without training."""
+    from sklearn.base import clone
+
+    model = clone(clf).set_params(**params)
+    model.__dict__.update({k: v for k, v in clf.__dict__.items() if k.endswith("_")})
+    return model
+
+
+def test_save_takes_only_an_image_classifier(fitted, small_digits, tmp_path):
+    from sklearn.dummy import DummyClassifier
+    from sklearn.pipeline import make_pipeline
+
+    from sklimg.preprocessing import Resize
+
+    clf, _ = fitted
+    X, y = small_digits
+    pipeline = make_pipeline(Resize(8), clf)
+    with pytest.raises(
+        ValueError,
+        match=r"takes a fitted sklimg\.ImageClassifier, got Pipeline.*pipeline\[-1\].*joblib\.dump",
+    ):
+        sklimg.save(pipeline, tmp_path / "p.sklimg")
+    dummy = DummyClassifier().fit(X.reshape(len(X), -1), y)
+    with pytest.raises(ValueError, match=r"ImageClassifier, got DummyClassifier.*joblib\.dump"):
+        sklimg.save(dummy, tmp_path / "d.sklimg")
+
+    class MyClassifier(ImageClassifier):
+        pass
+
+    subclass = MyClassifier.__new__(MyClassifier)
+    subclass.__dict__.update(clf.__dict__)
+    with pytest.raises(ValueError, match=r"rebuilds an ImageClassifier, not.*MyClassifier"):
+        sklimg.save(subclass, tmp_path / "s.sklimg")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_parameters_scikit_learn_produces_round_trip(fitted, tmp_path):
+    clf, X = fitted
+    params = dict(
+        batch_size=np.int64(32),  # GridSearchCV over np.array grids
+        random_state=np.int64(0),
+        image_shape=(np.int64(8), np.int64(8)),
+        lr=np.float32(0.001),
+        early_stopping=np.bool_(True),
+        class_weight={0: 1.0, np.int64(1): np.float64(2.0)},  # JSON keys are strings only
+        checkpoint_dir=tmp_path / "checkpoints",
+        # A str-keyed dict that looks like the encoding of another type stays as is.
+        backbone_kwargs={"__sklimg_type__": "path", "value": "x", "n": [1, 2.5, None]},
+    )
+    model = _refitted(clf, **params)
+    loaded = sklimg.load(sklimg.save(model, tmp_path / "m.sklimg"), device="cpu")
+    assert loaded.get_params() == model.get_params()
+    assert [type(k) for k in loaded.class_weight] == [int, int]
+    assert loaded.checkpoint_dir == tmp_path / "checkpoints"
+    assert isinstance(loaded.image_shape, tuple)
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    float_keys = _refitted(clf, class_weight={0.5: 1, True: 2, None: 3, "a": 4})
+    loaded = sklimg.load(sklimg.save(float_keys, tmp_path / "f.sklimg"), device="cpu")
+    assert loaded.class_weight == {0.5: 1, True: 2, None: 3, "a": 4}
+
+
+@pytest.mark.parametrize(
+    ("params", "name"),
+    [
+        ({"optimizer": "__torch.optim.SGD__"}, "optimizer"),
+        ({"augment": "__Augment__"}, "augment"),
+        ({"backbone_kwargs": {"act": "__ReLU__"}}, "backbone_kwargs"),
+        ({"class_weight": {(0, 1): 1.0}}, "class_weight"),
+        ({"class_weight": {0: object()}}, "class_weight"),
+        ({"image_shape": np.array([8, 8])}, "image_shape"),
+    ],
+    ids=["optimizer-class", "augment", "module", "tuple-key", "object-value", "array"],
+)
+def test_objects_are_still_refused(fitted, tmp_path, params, name):
+    import torch
+
+    from sklimg.preprocessing import Augment
+
+    objects = {"__torch.optim.SGD__": torch.optim.SGD, "__Augment__": Augment()}
+    objects["__ReLU__"] = torch.nn.ReLU()
+    params = {
+        k: {kk: objects.get(vv, vv) for kk, vv in v.items()}
+        if isinstance(v, dict) and k == "backbone_kwargs"
+        else objects.get(v, v)
+        if isinstance(v, str)
+        else v
+        for k, v in params.items()
+    }
+    clf, _ = fitted
+    with pytest.raises(ValueError, match=rf"Parameter {name}=.*cannot store without pickle"):
+        sklimg.save(_refitted(clf, **params), tmp_path / "m.sklimg")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_checks_the_path_before_writing(fitted, tmp_path):
+    clf, _ = fitted
+    folder = tmp_path / "models"
+    folder.mkdir()
+    with pytest.raises(IsADirectoryError, match=r"is a folder.*file name.*models.model\.sklimg"):
+        sklimg.save(clf, folder)
+    with pytest.raises(FileNotFoundError, match=r"folder .*missing.* does not exist.*[Cc]reate"):
+        sklimg.save(clf, tmp_path / "missing" / "m.sklimg")
+    with pytest.raises(IsADirectoryError, match="names a folder"):
+        sklimg.save(clf, str(tmp_path / "new") + "/")
+    file = tmp_path / "file"
+    file.write_text("")
+    with pytest.raises(NotADirectoryError, match=r"is not a folder"):
+        sklimg.save(clf, file / "m.sklimg")
+    with pytest.raises(TypeError, match=r"path must be a str or path-like.*got NoneType"):
+        sklimg.save(clf, None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "models"]
+    assert list(folder.iterdir()) == []
+
+
+def test_failed_save_leaves_no_temporary_file(fitted, tmp_path, monkeypatch):
+    clf, _ = fitted
+    path = sklimg.save(clf, tmp_path / "m.sklimg")
+    before = path.read_bytes()
+
+    def disk_full(self, name, data, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(zipfile.ZipFile, "writestr", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        sklimg.save(clf, path)
+    assert [p.name for p in tmp_path.iterdir()] == ["m.sklimg"]
+    assert path.read_bytes() == before  # the previous model is intact
+    with pytest.raises(OSError, match="No space left"):
+        sklimg.save(clf, tmp_path / "n.sklimg")
+    assert [p.name for p in tmp_path.iterdir()] == ["m.sklimg"]
+
+
+def test_load_refuses_folders_and_non_paths(tmp_path):
+    with pytest.raises(ModelFileError, match=r"is a folder, not a model file"):
+        sklimg.load(tmp_path)
+    with pytest.raises(TypeError, match=r"path must be a str or path-like.*got NoneType"):
+        sklimg.load(None)
+    with pytest.raises(TypeError, match=r"path must be a str or path-like.*got int"):
+        sklimg.load(3)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ModelFileError, match="does not exist"):
+        sklimg.load(tmp_path / "file" / "m.sklimg")
+
+
+@pytest.mark.parametrize(
+    "dtype", [np.int8, np.uint8, np.int16, np.uint32, np.int64, np.float32, "U", object]
+)
+def test_classes_keep_their_dtype(fitted, tmp_path, dtype):
+    clf, X = fitted
+    model = _refitted(clf)
+    if dtype in ("U", object):
+        model.classes_ = np.array([f"digit-{d}" for d in range(10)], dtype=dtype)
+    else:
+        model.classes_ = np.arange(10).astype(dtype)
+    loaded = sklimg.load(sklimg.save(model, tmp_path / "m.sklimg"), device="cpu")
+    assert loaded.classes_.dtype == model.classes_.dtype
+    np.testing.assert_array_equal(loaded.classes_, model.classes_)
+    assert type(loaded.classes_[0]) is type(model.classes_[0])
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+@pytest.mark.parametrize("dtype", ["[('a', '<i4')]", "i4,i4", "M8", "S3", "c8", 5, "not a dtype"])
+def test_classes_dtype_from_a_file_is_checked(fitted, tmp_path, dtype):
+    clf, _ = fitted
+    path = sklimg.save(clf, tmp_path / "m.sklimg")
+    _rewrite(path, "sklimg.json", _edit_config(classes_dtype=dtype))
+    _reseal(path)
+    with pytest.raises(ModelFileError, match="unknown classes dtype"):
+        sklimg.load(path)
