@@ -40,8 +40,15 @@ def resolve_memory(memory) -> Path | None:
     if memory is None:
         return None
     if isinstance(memory, joblib.Memory):
-        return None if memory.location is None else Path(memory.location)
-    return Path(os.fspath(memory))
+        location = None if memory.location is None else Path(memory.location)
+    else:
+        location = Path(os.fspath(memory))
+    if location is not None and location.exists() and not location.is_dir():
+        raise ValueError(
+            f"memory={str(location)!r} is a file; pass a folder for the feature cache (it "
+            f"is created if missing), or memory=None."
+        )
+    return location
 
 
 def module_digest(module: nn.Module) -> str:

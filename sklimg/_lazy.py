@@ -16,7 +16,7 @@ import numpy as np
 
 from sklimg.exceptions import ImageInputError
 from sklimg.io import check_image_file, read_image
-from sklimg.utils.validation import SUPPORTED_CHANNELS
+from sklimg.utils.validation import SUPPORTED_CHANNELS, mismatch_fix
 
 __all__ = ["LazyImages", "image_to_float", "is_path_sequence", "sample_images"]
 
@@ -25,7 +25,9 @@ LAZY_SAMPLE = 256
 
 
 def is_path_sequence(X) -> bool:
-    """Whether ``X`` is a 1-D array or list of file paths."""
+    """Whether ``X`` is a 1-D array, list or pandas Series of file paths."""
+    if not isinstance(X, np.ndarray) and hasattr(X, "to_numpy") and getattr(X, "ndim", 0) == 1:
+        X = X.to_numpy()  # a pandas Series or Index, e.g. a DataFrame's path column
     if isinstance(X, np.ndarray):
         return X.ndim == 1 and (
             X.dtype.kind in "US"
@@ -64,6 +66,8 @@ class LazyImages:
     def __init__(
         self, source: Sequence, ops: Sequence[Callable] = (), *, _files_checked: bool = False
     ) -> None:
+        if hasattr(source, "to_numpy") and not isinstance(source, np.ndarray):
+            source = source.to_numpy()  # pandas: iterate values, not index labels
         if isinstance(source, np.ndarray) and source.dtype != object and source.ndim > 1:
             self.source = source
         else:
@@ -214,9 +218,9 @@ def sample_images(images, n: int = LAZY_SAMPLE) -> np.ndarray:
             image = image[..., None]
         if decoded and image.shape != decoded[0].shape:
             raise ImageInputError(
-                f"Images differ in size: image {indices[0]} is {decoded[0].shape} but image "
-                f"{i} is {image.shape} (height, width, channels). Add a resizing step, e.g. "
-                f"make_pipeline(sklimg.preprocessing.Resize((64, 64)), ImageClassifier())."
+                f"Images differ in shape: image {indices[0]} is {decoded[0].shape} but image "
+                f"{i} is {image.shape} (height, width, channels). "
+                f"{mismatch_fix(decoded[0].shape, image.shape)}"
             )
         decoded.append(image_to_float(image))
     sample = np.stack(decoded)

@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
 from sklimg._lazy import LazyImages, image_to_float
 from sklimg.exceptions import ImageInputError
+from sklimg.utils.validation import mismatch_fix
 
 __all__ = [
     "ImageBatchLoader",
@@ -113,10 +114,11 @@ def _collate(items):
     first = items[0][0].shape
     for tensor, _, i in items:
         if tensor.shape != first:
+            hwc = [(*shape[1:], shape[0]) for shape in (first, tensor.shape)]
             return _Failed(
-                f"Images in a batch differ in size: image {items[0][2]} is (C, H, W) = "
-                f"{tuple(first)} but image {i} is {tuple(tensor.shape)}. Add a resizing "
-                f"step, e.g. sklimg.preprocessing.Resize((64, 64)), before the classifier."
+                f"Images in a batch differ in shape: image {items[0][2]} is (C, H, W) = "
+                f"{tuple(first)} but image {i} is {tuple(tensor.shape)}. "
+                f"{mismatch_fix(*hwc)}"
             )
     X = torch.stack([tensor for tensor, _, _ in items])
     y = torch.stack([label for _, label, _ in items]) if items[0][1] is not None else None

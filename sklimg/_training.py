@@ -7,6 +7,7 @@ keeps as ``net_``.
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import os
 import re
@@ -376,12 +377,43 @@ def _atomic_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def check_callbacks(callbacks) -> None:
+    """Fail before training on a ``callbacks`` entry skorch could not run."""
+    for item in callbacks or ():
+        callback = item[1] if isinstance(item, tuple) and len(item) == 2 else item
+        named = not isinstance(item, tuple) or isinstance(item[0], str)
+        if not named or not isinstance(callback, Callback):
+            hint = (
+                " (a class: pass an instance, e.g. EpochScoring(...))"
+                if isinstance(callback, type)
+                else ""
+            )
+            raise TypeError(
+                f"callbacks must hold skorch Callback instances or (name, callback) pairs; "
+                f"got {item!r}{hint}."
+            )
+
+
 def load_checkpoint(folder: str | os.PathLike) -> dict | None:
     """The ``last.pt`` checkpoint in ``folder`` (weights-only unpickling), or None."""
     path = Path(folder) / "last.pt"
     if not path.is_file():
         return None
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # damaged, or not written by sklimg
+        raise ValueError(
+            f"{str(path)!r} is not a readable sklimg checkpoint ({type(exc).__name__}). "
+            f"Delete it to start afresh, or use another checkpoint_dir."
+        ) from None
+    if not isinstance(checkpoint, dict) or not {"module", "optimizer", "history", "tag"} <= set(
+        checkpoint
+    ):
+        raise ValueError(
+            f"{str(path)!r} is not an sklimg checkpoint. Delete it to start afresh, or use "
+            f"another checkpoint_dir."
+        )
+    return checkpoint
 
 
 def _without_training_state(item, memo: dict):
@@ -515,6 +547,9 @@ def build_net(module: nn.Module, plan: TrainingPlan) -> NeuralNetClassifier:
         for i, item in enumerate(plan.callbacks)
     )
     extra: dict[str, Any] = {f"optimizer__{k}": v for k, v in optimizer_kwargs.items()}
+    if plan.weight_decay or "weight_decay" in inspect.signature(optimizer_cls).parameters:
+        # e.g. LBFGS has none (the classifier refuses a non-zero weight_decay for it).
+        extra["optimizer__weight_decay"] = plan.weight_decay
     if plan.backbone_lr_scale != 1.0:
         extra["optimizer__param_groups"] = [
             (
@@ -541,7 +576,6 @@ def build_net(module: nn.Module, plan: TrainingPlan) -> NeuralNetClassifier:
         criterion__label_smoothing=plan.label_smoothing,
         optimizer=optimizer_cls,
         lr=plan.lr,
-        optimizer__weight_decay=plan.weight_decay,
         max_epochs=plan.max_epochs,
         batch_size=plan.batch_size,
         iterator_train=iterator,

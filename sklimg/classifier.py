@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import math
+import os
 import warnings
 from numbers import Integral, Real
+from pathlib import Path
 
 import joblib
 import numpy as np
@@ -20,7 +23,7 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 from torch import nn
 
-from sklimg._cache import cached_transform
+from sklimg._cache import cached_transform, resolve_memory
 from sklimg._lazy import LazyImages, sample_images
 from sklimg._network import HeadOnly, build_backbone
 from sklimg._torch_data import (
@@ -28,7 +31,13 @@ from sklimg._torch_data import (
     LazyImageDataset,
     images_to_tensor,
 )
-from sklimg._training import OPTIMIZERS, TrainingPlan, build_net, load_checkpoint
+from sklimg._training import (
+    OPTIMIZERS,
+    TrainingPlan,
+    build_net,
+    check_callbacks,
+    load_checkpoint,
+)
 from sklimg._tta import TTA_POLICIES, check_tta
 from sklimg.backbones import BackboneSpec, resolve_backbone
 from sklimg.exceptions import (
@@ -483,7 +492,12 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                 history = self.history_
             else:
                 network = built.network(len(classes))
-                if device == "cpu" and spec.channels_last:
+                # LBFGS flattens gradients with .view(), which channels-last tensors refuse.
+                if (
+                    device == "cpu"
+                    and spec.channels_last
+                    and self.optimizer is not torch.optim.LBFGS
+                ):
                     network.use_channels_last()
                 if finetune in ("head", "gradual"):
                     network.freeze_backbone()
@@ -506,7 +520,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             if scale is None:
                 scale = 0.1 if built.pretrained else 1.0
             height, width, channels = sample.shape[1:]
-            checkpoint = None if continuing else self._checkpoint_to_resume()
+            checkpoint = None if continuing else self._checkpoint_to_resume(classes)
             n_train = len(y) - (
                 math.ceil(validation_fraction * len(y)) if validation_fraction else 0
             )
@@ -543,7 +557,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                 compile=self.compile,
                 accelerator=self.accelerator,
                 checkpoint_dir=None if self.checkpoint_dir is None else str(self.checkpoint_dir),
-                checkpoint_tag=self._config_digest(),
+                checkpoint_tag=self._config_digest(classes),
                 callbacks=list(self.callbacks or []),
             )
             net = build_net(module, plan)
@@ -574,8 +588,9 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                 self._train(net, dataset, y_encoded, fitted=fitted, network=network)
         return self
 
-    def _config_digest(self) -> str:
-        """A digest of what shapes the trained model, to refuse resuming another one."""
+    def _config_digest(self, classes: np.ndarray) -> str:
+        """A digest of what shapes the trained model (its parameters and classes), to
+        refuse resuming another one."""
         ignored = {
             "max_epochs",
             "warm_start",
@@ -588,19 +603,19 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             "tta",
         }
         params = {k: v for k, v in self.get_params(deep=False).items() if k not in ignored}
-        return joblib.hash(repr(sorted(params.items())))
+        return joblib.hash(repr((sorted(params.items()), classes.tolist())))
 
-    def _checkpoint_to_resume(self) -> dict | None:
+    def _checkpoint_to_resume(self, classes: np.ndarray) -> dict | None:
         """With warm_start and a checkpoint_dir holding a checkpoint, the run to resume."""
         if not (self.warm_start and self.checkpoint_dir is not None):
             return None
         checkpoint = load_checkpoint(self.checkpoint_dir)
-        if checkpoint is not None and checkpoint["tag"] != self._config_digest():
+        if checkpoint is not None and checkpoint["tag"] != self._config_digest(classes):
             raise ValueError(
                 f"The checkpoint in {str(self.checkpoint_dir)!r} was written by a classifier "
-                f"with other parameters; resume with the same parameters (only max_epochs, "
-                f"verbose, device, num_workers and callbacks may change), or use another "
-                f"checkpoint_dir."
+                f"with other parameters or classes; resume with the same parameters (only "
+                f"max_epochs, verbose, device, num_workers and callbacks may change) and "
+                f"labels, or use another checkpoint_dir."
             )
         return checkpoint
 
@@ -728,9 +743,15 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
 
     def _check_params(self) -> None:
         check_image_shape_param(self.image_shape)
-        if isinstance(self.input_size, (tuple, list)) and (
-            len(self.input_size) != 2
-            or not all(isinstance(s, Integral) and s > 0 for s in self.input_size)
+        if isinstance(self.input_size, bool) or (
+            isinstance(self.input_size, (tuple, list))
+            and (
+                len(self.input_size) != 2
+                or not all(
+                    isinstance(s, Integral) and not isinstance(s, bool) and s > 0
+                    for s in self.input_size
+                )
+            )
         ):
             raise ValueError(
                 f"input_size must be 'auto', an int or (height, width) with positive ints; "
@@ -759,6 +780,30 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                 f"optimizer must be one of {sorted(OPTIMIZERS)} or a torch.optim.Optimizer "
                 f"subclass; got {self.optimizer!r}."
             )
+        if (
+            isinstance(self.optimizer, type)
+            and self.weight_decay
+            and "weight_decay" not in inspect.signature(self.optimizer).parameters
+        ):
+            raise ValueError(
+                f"{self.optimizer.__name__} has no weight_decay; set weight_decay=0 to use it."
+            )
+        check_callbacks(self.callbacks)
+        resolve_memory(self.memory)  # a file where a folder should be
+        if self.checkpoint_dir is not None:
+            folder = Path(self.checkpoint_dir)
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ValueError(
+                    f"checkpoint_dir={str(folder)!r} cannot be used as a folder "
+                    f"({exc.strerror}); pass a folder you can write to."
+                ) from None
+            if not os.access(folder, os.W_OK):
+                raise ValueError(
+                    f"checkpoint_dir={str(folder)!r} is not writable; pass a folder you can "
+                    f"write to."
+                )
 
     def _check_tta(self, spec: BackboneSpec) -> None:
         """``tta`` is read at prediction too (set_params after fit): check it there."""

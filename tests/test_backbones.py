@@ -59,6 +59,28 @@ def test_register_duplicate_raises_and_overwrite():
     assert register_backbone(spec, overwrite=True) is spec
     with pytest.raises(TypeError, match="expects a BackboneSpec"):
         register_backbone("resnet18")
+    for bad in (None, "", "a+b"):
+        with pytest.raises(ValueError, match="must be a non-empty string without '\\+'"):
+            register_backbone(BackboneSpec(bad, builder=lambda **kw: nn.Flatten(), in_chans=None))
+    assert "resnet18" in list_backbones()  # nothing unsortable was registered
+
+
+@pytest.mark.parametrize("backbone", ["test_cnn", "cnn_small", nn.Sequential(nn.Flatten())])
+def test_weights_of_another_architecture_are_a_weights_error(backbone, tmp_path, small_digits):
+    X, y = small_digits
+    path = tmp_path / "other.pth"
+    torch.save(nn.Linear(3, 2).state_dict(), path)
+    with pytest.raises(WeightsError, match=r"do not match .*unexpected keys \['weight', 'bias'\]"):
+        ImageClassifier(backbone, weights=path, max_epochs=1).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"widths": ()}, {"widths": (-1,)}, {"widths": (8, 2.5)}, {"stem_width": 0}]
+)
+def test_small_cnn_sizes_must_be_positive_ints(kwargs, small_digits):
+    X, y = small_digits
+    with pytest.raises(ValueError, match="SmallCNN needs .* of positive ints"):
+        ImageClassifier("cnn_small", backbone_kwargs=kwargs, max_epochs=1).fit(X, y)
 
 
 @pytest.mark.parametrize("name", [*REQUIRED, "mobilenet_v3_large"])

@@ -6,6 +6,7 @@ from functools import partial
 import numpy as np
 import pytest
 import torch
+from skorch.callbacks import EpochScoring
 
 import sklimg
 from sklimg import ImageClassifier
@@ -59,6 +60,10 @@ CASES = [
     ("continuous labels", fit(y=np.linspace(0, 1, 12)), ImageInputError, "integer or string"),
     ("a single class", fit(y=np.zeros(12)), ImageInputError, "at least 2 classes"),
     ("2-D labels", fit(y=np.zeros((12, 2))), ImageInputError, "1-D with one label per image"),
+    ("a missing string label", fit(y=np.array(["a", "b"] * 5 + ["a", np.nan], dtype=object)),
+     ImageInputError, r"y has 1 missing labels \(None or NaN\)"),
+    ("labels of mixed types", fit(y=np.array([0, "a"] * 6, dtype=object)), ImageInputError,
+     r"mixes strings with other types \(\['int', 'string'\]\)"),
     # --- the estimator: images
     ("images of 0 pixels", fit(X=np.zeros((12, 0, 8))), ImageInputError, "height and width"),
     ("a 5-channel image", fit(X=np.zeros((12, 8, 8, 5))), ImageInputError, "expected 1 or 3"),
@@ -80,9 +85,19 @@ CASES = [
     ("amp on the CPU", fit(amp=True) if CPU_ONLY else None, ValueError, "needs a CUDA"),
     ('tta="mirror"', fit(tta="mirror"), InvalidParameterError, "'tta' parameter"),
     ("tta, classical backbone", fit(backbone="pixels", tta="flip"), ValueError, "has no network"),
+    ("input_size=True", fit(input_size=True), ValueError, "input_size must be 'auto', an int"),
+    ("a callback that is not one", fit(callbacks=[3]), TypeError, "skorch Callback instances"),
+    ("a callback class", fit(callbacks=[EpochScoring]), TypeError, "pass an instance"),
+    ("LBFGS with weight decay", fit(optimizer=torch.optim.LBFGS), ValueError,
+     "LBFGS has no weight_decay; set weight_decay=0"),
+    ("checkpoint_dir is a file", lambda: fit(checkpoint_dir=TEXT_FILE)(), ValueError,
+     "cannot be used as a folder"),
+    ("memory is a file", lambda: fit(memory=TEXT_FILE)(), ValueError, "is a file; pass a folder"),
     # --- predicting
     ("predict before fit", lambda: ImageClassifier().predict(IMAGES), NotFitted, "fit"),
     ("another size at predict", predict(np.zeros((2, 16, 16))), ImageInputError, "Resize"),
+    ("one image as a 2-D array", predict(np.zeros((8, 10))), ImageInputError,
+     r"one 8x10 image, pass it as X\[None\]"),
     ("other channels at predict", predict(np.zeros((2, 8, 8, 3))), ImageInputError, "ToRGB"),
     ("tta on a fitted classical model", lambda: fit(backbone="pixels")().set_params(
         tta="flip").predict(IMAGES), ValueError, "'pixels' has no network. Use a deep"),

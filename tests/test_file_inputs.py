@@ -153,7 +153,13 @@ def test_images_of_different_sizes_need_a_resize(tmp_path):
         path = tmp_path / f"{i}.png"
         Image.fromarray(np.zeros((size, size), dtype=np.uint8)).save(path)
         paths.append(str(path))
-    with pytest.raises(ImageInputError, match=r"Images differ in size.*Resize"):
+    with pytest.raises(ImageInputError, match=r"differ in shape.*same size .*Resize"):
+        ImageClassifier(**FAST).fit(paths, [0, 1, 0, 1])
+    # Grayscale and colour files of one size: the fix is ToRGB, not a resize.
+    Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8)).save(paths[2])
+    with pytest.raises(
+        ImageInputError, match=r"same channels \(ToRGB or Grayscale\).*ToRGB\(\), I"
+    ):
         ImageClassifier(**FAST).fit(paths, [0, 1, 0, 1])
 
 
@@ -183,3 +189,12 @@ def test_peak_memory_stays_flat_as_files_grow(tmp_path):
     assert large - small < 25, (small, large)
     # 2,400 x 64x64x3 float32 images: 118 MB, and a channels-first copy of them
     assert in_memory - large > 150, (large, in_memory)
+
+
+def test_a_pandas_column_of_paths(digit_files):
+    import pandas as pd
+
+    paths, y, pixels = digit_files
+    table = pd.DataFrame({"path": paths, "label": y}, index=np.arange(1000, 1300))
+    clf = ImageClassifier(**FAST).fit(table["path"], table["label"])
+    np.testing.assert_array_equal(clf.predict(table["path"]), clf.predict(pixels))

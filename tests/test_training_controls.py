@@ -137,3 +137,23 @@ def test_compile_is_handed_to_skorch():
 
     net = build_net(nn.Linear(2, 2), TrainingPlan(n_classes=2, device="cpu", compile=True))
     assert net.compile is True
+
+
+def test_a_checkpoint_that_cannot_be_resumed_fails_before_training(small_digits, tmp_path):
+    X, y = small_digits
+    params = dict(backbone="test_cnn", max_epochs=1, random_state=0, checkpoint_dir=tmp_path)
+    ImageClassifier(**params).fit(X, y)
+    with pytest.raises(ValueError, match="with other parameters or classes"):
+        ImageClassifier(**params, warm_start=True).fit(X, y % 3)  # other classes
+    (tmp_path / "last.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="not a readable sklimg checkpoint.*Delete it"):
+        ImageClassifier(**params, warm_start=True).fit(X, y)
+
+
+def test_optimizers_without_weight_decay_and_numpy_sizes(small_digits):
+    X, y = small_digits
+    clf = ImageClassifier(
+        "test_cnn", optimizer=torch.optim.LBFGS, weight_decay=0, lr=0.1, max_epochs=1,
+        input_size=np.int64(12), random_state=0,
+    ).fit(X[:32], y[:32])  # fmt: skip
+    assert clf.input_size_ == (12, 12) and np.isfinite(clf.history_[-1, "train_loss"])

@@ -12,10 +12,12 @@ import difflib
 import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from numbers import Integral
 from typing import Any
 
 from torch import nn
 
+from sklimg.backbones._weights import load_matching_state_dict
 from sklimg.exceptions import UnknownBackboneError
 
 __all__ = ["BackboneSpec", "get_backbone", "list_backbones", "register_backbone"]
@@ -184,7 +186,11 @@ class BackboneSpec:
                     max(s, m) for s, m in zip(image_size, self.min_input_size, strict=True)
                 )
         else:
-            target = (requested, requested) if isinstance(requested, int) else tuple(requested)
+            target = (
+                (int(requested), int(requested))
+                if isinstance(requested, Integral)
+                else tuple(int(s) for s in requested)
+            )
         small = (
             not pretrained
             and self.small_input_below is not None
@@ -210,7 +216,8 @@ def register_backbone(spec: BackboneSpec, *, overwrite: bool = False) -> Backbon
     Raises
     ------
     ValueError
-        If the name is taken and ``overwrite`` is False.
+        If the name is not a non-empty string without ``"+"`` (which combines
+        classical backbones), or is taken and ``overwrite`` is False.
 
     Examples
     --------
@@ -224,6 +231,11 @@ def register_backbone(spec: BackboneSpec, *, overwrite: bool = False) -> Backbon
     """
     if not isinstance(spec, BackboneSpec):
         raise TypeError(f"register_backbone expects a BackboneSpec; got {type(spec).__name__}.")
+    if not isinstance(spec.name, str) or not spec.name.strip() or "+" in spec.name:
+        raise ValueError(
+            f"A backbone name must be a non-empty string without '+' ('+' combines "
+            f"classical backbones, as in 'hog+lbp'); got {spec.name!r}."
+        )
     if spec.name in _REGISTRY and not overwrite:
         raise ValueError(
             f"A backbone named {spec.name!r} is already registered; pick another name or "
@@ -314,7 +326,7 @@ class _ModuleBuilder:
         else:
             module = self.module(**kwargs)
         if state_dict is not None:
-            module.load_state_dict(state_dict)
+            load_matching_state_dict(module, state_dict)
         return module
 
 

@@ -10,10 +10,12 @@ BatchNorm -> GELU``, and a global max-pool. It keeps the resolution of small ima
 from __future__ import annotations
 
 from collections.abc import Sequence
+from numbers import Integral
 
 from torch import nn
 
 from sklimg.backbones._registry import BackboneSpec, register_backbone
+from sklimg.backbones._weights import load_matching_state_dict
 
 __all__ = ["SmallCNN", "TinyCNN"]
 
@@ -55,6 +57,14 @@ class SmallCNN(nn.Sequential):
     def __init__(
         self, in_chans: int = 3, widths: Sequence[int] = (32, 64, 128), stem_width: int = 24
     ) -> None:
+        for name, values in (("widths", tuple(widths)), ("stem_width", (stem_width,))):
+            if not values or not all(
+                isinstance(v, Integral) and not isinstance(v, bool) and v > 0 for v in values
+            ):
+                raise ValueError(
+                    f"SmallCNN needs {name} of positive ints (e.g. widths=(32, 64, 128), "
+                    f"stem_width=24); got {name}={values if name == 'widths' else stem_width!r}."
+                )
         layers: list[nn.Module] = [*_conv_bn(in_chans, stem_width), nn.GELU()]
         for c_in, c_out in zip((stem_width, *widths[:-1]), widths, strict=True):
             layers += [
@@ -102,14 +112,14 @@ class TinyCNN(nn.Sequential):
 def _build_small_cnn(*, in_chans, small_input, state_dict=None, **kwargs):
     module = SmallCNN(in_chans=in_chans, **kwargs)
     if state_dict is not None:
-        module.load_state_dict(state_dict)
+        load_matching_state_dict(module, state_dict)
     return module
 
 
 def _build_tiny_cnn(*, in_chans, small_input, state_dict=None):
     module = TinyCNN(in_chans=in_chans)
     if state_dict is not None:
-        module.load_state_dict(state_dict)
+        load_matching_state_dict(module, state_dict)
     return module
 
 

@@ -68,6 +68,25 @@ def check_image_shape_param(image_shape) -> tuple[int, ...] | None:
     return tuple(int(s) for s in shape)
 
 
+def mismatch_fix(first: tuple[int, ...], other: tuple[int, ...]) -> str:
+    """The steps that make images of shapes ``(H, W[, C])`` agree, for error messages."""
+    channels = [shape[2] if len(shape) > 2 else 1 for shape in (first, other)]
+    steps = []
+    if channels[0] != channels[1]:
+        steps.append("ToRGB()")
+    if tuple(first[:2]) != tuple(other[:2]):
+        steps.append("Resize((64, 64))")
+    if not steps:
+        return "Give every image the same shape."
+    what = " and ".join(
+        {"ToRGB()": "channels (ToRGB or Grayscale)", "Resize((64, 64))": "size"}[s] for s in steps
+    )
+    return (
+        f"Give them the same {what} with sklimg.preprocessing steps before the "
+        f"classifier, e.g. make_pipeline({', '.join(steps)}, ImageClassifier())."
+    )
+
+
 def _stack_list(X: Sequence) -> np.ndarray:
     """Stack a list of equally sized images, or say which one differs."""
     arrays = [np.asarray(x) for x in X]
@@ -76,9 +95,7 @@ def _stack_list(X: Sequence) -> np.ndarray:
         if a.shape != first:
             raise ImageInputError(
                 f"X is a list of images of different shapes: image 0 has shape {first} "
-                f"but image {i} has shape {a.shape}. Images in one batch must share a "
-                f"size; put a resizing step first, e.g. "
-                f"make_pipeline(sklimg.preprocessing.Resize((64, 64)), ImageClassifier())."
+                f"but image {i} has shape {a.shape}. {mismatch_fix(first, a.shape)}"
             )
     return np.stack(arrays)
 
@@ -290,7 +307,8 @@ def _to_nhwc(
                 raise ImageInputError(
                     f"X is 2-D with {d} values per row, which is not a square image; pass "
                     f"image_shape=(height, width) or (height, width, channels), or give X "
-                    f"as (n_samples, height, width[, channels])."
+                    f"as (n_samples, height, width[, channels]). If X is one {n}x{d} image, "
+                    f"pass it as X[None] (a batch of one)."
                 )
             shape_param = (side, side)
         if math.prod(shape_param) != d:
@@ -373,8 +391,19 @@ def check_labels(y, n_samples: int) -> np.ndarray:
             f"y contains NaN in {int(np.isnan(y).sum())} places; remove those images or "
             f"give them a label."
         )
-    if y.dtype == object and any(v is None for v in y):
-        raise ImageInputError("y contains None; give every image a label.")
+    if y.dtype == object:
+        missing = sum(v is None or (isinstance(v, float) and v != v) for v in y)
+        if missing:
+            raise ImageInputError(
+                f"y has {missing} missing labels (None or NaN); remove those images or give "
+                f"them a label."
+            )
+        kinds = {"string" if isinstance(v, (str, bytes)) else type(v).__name__ for v in y}
+        if "string" in kinds and len(kinds) > 1:
+            raise ImageInputError(
+                f"y mixes strings with other types ({sorted(kinds)}); use one type for the "
+                f"labels, e.g. y.astype(str)."
+            )
     try:
         check_classification_targets(y)
     except ValueError as exc:
