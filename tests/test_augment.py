@@ -10,6 +10,7 @@ from sklearn.pipeline import make_pipeline
 from torch import nn
 
 from sklimg import ImageClassifier
+from sklimg.exceptions import ImageInputError
 from sklimg.preprocessing import LazyImages
 from sklimg.preprocessing._augment import AUGMENT_POLICIES, Augment
 from sklimg.utils._sklearn_compat import InvalidParameterError
@@ -162,3 +163,143 @@ def test_normalize_after_augment_learns_from_the_real_images():
     b = Normalize("fit").fit(view)
     np.testing.assert_array_equal(a.mean_, b.mean_)
     np.testing.assert_allclose(a.mean_, [X.mean()], rtol=1e-5)
+
+
+# Photometric settings (colour jitter, automatic policies) clip pixels to [0, 1].
+PHOTOMETRIC = [
+    Augment("standard"),
+    Augment("trivialaugment"),
+    Augment("randaugment"),
+    Augment("light", color_jitter=0.3),
+]
+GEOMETRIC = [
+    Augment("light"),
+    Augment("standard", color_jitter=0),
+    Augment("none", vflip=0.5, rotation=10, crop_scale=(0.8, 1.0), translate=0.1),
+]
+
+
+def _digits_0_to_16():
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)  # int64 pixels 0..16
+    return X.reshape(-1, 8, 8)[:60], y[:60]
+
+
+@pytest.mark.parametrize("aug", PHOTOMETRIC, ids=repr)
+@pytest.mark.parametrize(
+    "kind, low, high",
+    [("int 0-16", "0", "16"), ("float 0-255", "0", "255"), ("normalised", "-1", "1")],
+)
+def test_photometric_settings_refuse_pixels_outside_0_1(aug, kind, low, high):
+    X, _ = _digits_0_to_16()
+    X = {
+        "int 0-16": X,
+        "float 0-255": X * 255.0 / 16,
+        "normalised": X / 8.0 - 1,
+    }[kind]
+    for call in (aug.fit, aug.fit_transform):
+        with pytest.raises(ImageInputError) as info:
+            call(X)
+        message = str(info.value)
+        assert f"values from {low} to {high}" in message  # what was found
+        assert "work on pixels in [0, 1]" in message or "works on pixels in [0, 1]" in message
+        assert "Scale the images to [0, 1]" in message and "uint8" in message  # fixes
+        assert "policy='light'" in message or "color_jitter=0" in message
+        assert "Normalize step after Augment" in message
+
+
+def test_range_error_names_the_clipping_operation():
+    X, _ = _digits_0_to_16()
+    with pytest.raises(ImageInputError, match=r"colour jitter \(color_jitter=0.2\)"):
+        Augment("standard").fit(X)
+    with pytest.raises(ImageInputError, match=r"automatic policy 'randaugment'.*policy='light'"):
+        Augment("randaugment").fit(X)
+
+
+@pytest.mark.parametrize("aug", GEOMETRIC, ids=repr)
+def test_geometric_settings_keep_any_range(aug):
+    X, _ = _digits_0_to_16()
+    for images in (X, X * 255.0 / 16, X / 8.0 - 1):
+        view = aug.fit_transform(images)
+        assert view[0].max() <= images.max() + 1e-3  # not clipped to 1
+        assert view[0].max() > 1 or images[0].max() <= 1
+
+
+def test_photometric_settings_accept_uint8_and_0_1_floats_with_resize_overshoot():
+    from sklimg.preprocessing import Resize
+
+    X, _ = _digits_0_to_16()
+    Augment("standard").fit(X.astype(np.uint8))  # uint8 is scaled to [0, 1] on the fly
+    Augment("standard").fit((X * 15).astype(np.uint8))
+    unit = X / np.float32(16)
+    Augment("trivialaugment").fit(unit)
+    overshoot = Resize(32, interpolation="bicubic").fit_transform(unit)  # about -0.2..1.2
+    assert overshoot.min() < 0 and overshoot.max() > 1
+    Augment("standard").fit_transform(overshoot)[0]
+    Augment("standard").fit([unit[0], unit[1, :4]])  # lists of images of different sizes
+
+
+def test_lazy_images_after_normalize_are_refused_on_a_sample():
+    """A lazy Normalize op before a photometric Augment: checked on decoded images."""
+    from sklimg.preprocessing import Normalize
+
+    X, _ = _digits_0_to_16()
+    lazy = Normalize().fit_transform(LazyImages(list(X.astype(np.uint8) * 15)))
+    assert isinstance(lazy, LazyImages)
+    with pytest.raises(ImageInputError, match=r"images \(32 of 60 checked\) have values from -"):
+        Augment("standard").fit(lazy)
+    Augment("light").fit_transform(lazy)[0]  # geometric: fine
+    Augment("standard").fit(LazyImages(list(X / np.float32(16))))
+
+
+def test_classifier_augment_refuses_out_of_range_images_before_training():
+    X, y = _digits_0_to_16()
+    clf = ImageClassifier("test_cnn", augment="standard", max_epochs=1, random_state=0)
+    with pytest.raises(ImageInputError, match=r"values from 0 to 16.*Scale the images"):
+        clf.fit(X, y)
+    assert not hasattr(clf, "net_") and not hasattr(clf, "history_")
+    pipe = make_pipeline(Augment("trivialaugment"), clone(clf).set_params(augment=None))
+    with pytest.raises(ImageInputError, match="values from 0 to 255"):
+        pipe.fit(X * 255.0 / 16, y)
+    # Geometric augmentation trains on the same images.
+    ImageClassifier("test_cnn", augment="light", max_epochs=1, random_state=0).fit(X, y)
+
+
+@pytest.mark.parametrize("shape", [(4, 64), (64, 4), (1, 9), (9, 1), (1, 1), (2, 2)])
+def test_translate_on_short_or_narrow_images(shape):
+    X = np.random.default_rng(0).random((5, *shape, 1), dtype=np.float32)
+    view = Augment("light", hflip=0).fit_transform(X)
+    torch.manual_seed(0)
+    for i in range(len(view)):
+        image = view[i]
+        assert image.shape == X[i].shape
+        # Reflect padding then a crop: every pixel value comes from the image.
+        assert np.isin(image, X[i]).all()
+
+
+def test_translate_padding_is_clipped_only_along_short_sides():
+    from sklimg.preprocessing._augment import AugmentOp
+
+    op = AugmentOp(Augment("light").fit().settings_)
+
+    def padding(height, width):
+        crop = next(
+            step
+            for step in op._pipeline(height, width, 1).transforms
+            if "Crop" in type(step).__name__
+        )
+        return crop.padding
+
+    # torchvision keeps the padding as [left, right, top, bottom].
+    assert padding(32, 32) == [4, 4, 4, 4]  # 1/8 of the side, as documented
+    assert padding(32, 48) == [6, 6, 6, 6]  # 1/8 of the longer side
+    assert padding(4, 64) == [8, 8, 3, 3]  # 3 rows of padding: fewer than 4 rows
+    assert padding(64, 1) == [0, 0, 8, 8]  # no horizontal shift of one column
+
+
+def test_classifier_trains_with_translate_on_short_images():
+    X = np.random.default_rng(0).random((20, 4, 64), dtype=np.float32)
+    y = np.arange(20) % 2
+    clf = ImageClassifier("test_cnn", augment="light", max_epochs=1, random_state=0)
+    assert clf.fit(X, y).predict(X).shape == (20,)

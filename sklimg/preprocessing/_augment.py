@@ -25,6 +25,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from torchvision.transforms import v2
 
 from sklimg._lazy import LazyImages
+from sklimg.exceptions import ImageInputError
+from sklimg.preprocessing._base import _ImageToImageMixin
 from sklimg.utils._sklearn_compat import Interval, StrOptions, _fit_context
 from sklimg.utils.validation import as_images
 
@@ -47,8 +49,15 @@ AUGMENT_POLICIES: dict[str, dict] = {
 
 _PROBABILITY = Interval(Real, 0, 1, closed="both")
 
+#: How far outside [0, 1] pixels may be before the photometric operations refuse them:
+#: the overshoot of bicubic resizing (up to about 0.2) is harmless to clip.
+_RANGE_TOLERANCE = 0.25
+#: Images decoded to check the pixel range of files and LazyImages (arrays in memory
+#: are checked whole): a range that is wrong for the data set shows in any of them.
+_RANGE_SAMPLE = 32
 
-class Augment(TransformerMixin, BaseEstimator):
+
+class Augment(_ImageToImageMixin, TransformerMixin, BaseEstimator):
     """Random augmentation of training images, never applied at prediction time.
 
     Put it in a ``Pipeline`` before :class:`~sklimg.ImageClassifier` (or pass
@@ -73,7 +82,10 @@ class Augment(TransformerMixin, BaseEstimator):
         Probability of a horizontal / vertical flip. Set ``hflip=0`` for data where
         mirror images mean something else (digits, text).
     translate : float or None, default=None
-        Largest shift as a fraction of the side (reflect padding, then a random crop).
+        Largest shift as a fraction of the longer side (reflect padding, then a random
+        crop), at least one pixel. Along a side too short for that, the shift is at
+        most the side less one pixel (reflect padding cannot be wider), and none on a
+        side of one pixel.
     rotation : float or None, default=None
         Largest rotation in degrees, either way.
     crop_scale : tuple of float or None, default=None
@@ -82,12 +94,27 @@ class Augment(TransformerMixin, BaseEstimator):
     color_jitter : float or None, default=None
         Strength of random brightness, contrast and (RGB only) saturation changes.
 
+    Raises
+    ------
+    ImageInputError
+        From ``fit`` and ``fit_transform``, when the settings include a photometric
+        change (``color_jitter`` > 0, ``"standard"``, ``"trivialaugment"``,
+        ``"randaugment"``) and the images are not ``uint8`` and have values outside
+        [0, 1] (by more than 0.25, which allows the overshoot of bicubic resizing):
+        clipping would destroy them. Arrays in memory are checked whole; files and
+        ``LazyImages`` on up to 32 evenly spaced images.
+
     Notes
     -----
     Put ``Augment`` after resizing and before ``Normalize``: the photometric changes
     (colour jitter, the automatic policies) work on pixels in [0, 1] and clip to it,
-    which would distort normalised values. ``Normalize("fit")`` after ``Augment``
-    learns its statistics from the images before augmentation.
+    which would distort normalised values, so they refuse images of another range
+    (0-255 floats, 0-16 integers, normalised images); ``uint8`` images are scaled on
+    the fly. Geometric changes (flips, ``translate``, ``rotation``, ``crop_scale``:
+    policy ``"light"``) keep any values. ``Normalize("fit")`` after ``Augment`` learns
+    its statistics from the images before augmentation. ``set_output`` is accepted
+    and changes nothing (images stay arrays); ``get_feature_names_out`` passes names
+    through.
 
     See Also
     --------
@@ -148,6 +175,12 @@ class Augment(TransformerMixin, BaseEstimator):
         Returns
         -------
         self
+
+        Raises
+        ------
+        ImageInputError
+            For unusable images, or images outside [0, 1] with photometric settings
+            (see the class's Raises section).
         """
         settings = dict(AUGMENT_POLICIES[self.policy])
         for name in ("hflip", "vflip", "translate", "rotation", "crop_scale", "color_jitter"):
@@ -163,9 +196,37 @@ class Augment(TransformerMixin, BaseEstimator):
                 f"crop_scale must be (min, max) with 0 < min <= max <= 1; got {scale!r}."
             )
         if X is not None:
-            as_images(X, ragged=True)
+            images = as_images(X, ragged=True)
+            if _photometric(settings):
+                self._check_range(images, settings)
         self.settings_ = settings
         return self
+
+    def _check_range(self, images, settings: dict) -> None:
+        """Refuse pixels that the photometric operations would clip to [0, 1]."""
+        found = _pixel_range(images)
+        if found is None:
+            return
+        low, high, where = found
+        if low >= -_RANGE_TOLERANCE and high <= 1 + _RANGE_TOLERANCE:
+            return
+        ops = _photometric(settings)
+        if settings["auto_policy"]:
+            geometric = "policy='light' (flips and shifts)"
+        else:
+            geometric = "color_jitter=0"
+            if self.policy not in ("light", "none"):
+                geometric += ", or policy='light'"
+        raise ImageInputError(
+            f"Augment(policy={self.policy!r}) applies {' and '.join(ops)}, which "
+            f"{'work' if len(ops) > 1 else 'works'} on pixels in [0, 1], clipping any "
+            f"others, but the images{where} have values from {low:.4g} to {high:.4g}: "
+            f"clipping would destroy them. Scale the images to [0, 1] (e.g. X / 255 for "
+            f"0-255 pixels, X / X.max() otherwise), or pass 0-255 pixels as uint8 "
+            f"(scaled on the fly); or use geometric-only settings, which keep any values: "
+            f"{geometric}. Put a Normalize step after Augment, not before (or leave it "
+            f"out: ImageClassifier normalises by itself, after augmentation)."
+        )
 
     def transform(self, X):
         """Return ``X`` unchanged: prediction and scoring see the real images.
@@ -208,6 +269,43 @@ class Augment(TransformerMixin, BaseEstimator):
         tags.input_tags.three_d_array = True
         tags.requires_fit = False
         return tags
+
+
+def _photometric(settings: dict) -> list[str]:
+    """The operations of ``settings`` that work on [0, 1] pixels and clip to it."""
+    ops = []
+    if settings["auto_policy"]:
+        ops.append(f"the automatic policy {settings['auto_policy']!r}")
+    if settings["color_jitter"]:
+        ops.append(f"colour jitter (color_jitter={settings['color_jitter']})")
+    return ops
+
+
+def _pixel_range(images) -> tuple[float, float, str] | None:
+    """``(lowest, highest, where)`` of the non-uint8 pixels; ``None`` if all are uint8.
+
+    Arrays and lists in memory are checked whole; ``LazyImages`` (before their random
+    operations) on up to ``_RANGE_SAMPLE`` evenly spaced images, ``where`` saying so.
+    """
+    where = ""
+    if isinstance(images, LazyImages):
+        images = images.without_random()
+    if isinstance(images, LazyImages):
+        n = len(images)
+        indices = np.unique(np.linspace(0, n - 1, min(_RANGE_SAMPLE, n)).astype(int))
+        images = [images.load(int(i)) for i in indices]
+        where = f" ({len(indices)} of {n} checked)"
+    elif isinstance(images, np.ndarray):
+        images = [images]
+    lows, highs = [], []
+    for image in images:
+        image = np.asarray(image)
+        if image.dtype != np.uint8 and image.size:
+            lows.append(float(image.min()))
+            highs.append(float(image.max()))
+    if not lows:
+        return None
+    return min(lows), max(highs), where
 
 
 class AugmentOp:
@@ -253,7 +351,12 @@ class AugmentOp:
                 steps.append(v2.RandomResizedCrop((height, width), scale=tuple(s["crop_scale"])))
             if s["translate"]:
                 pad = max(1, round(s["translate"] * max(height, width)))
-                steps.append(v2.RandomCrop((height, width), padding=pad, padding_mode="reflect"))
+                # Reflect padding must be narrower than the side: short sides shift less.
+                padding = (min(pad, width - 1), min(pad, height - 1))  # (left/right, top/bottom)
+                if any(padding):
+                    steps.append(
+                        v2.RandomCrop((height, width), padding=padding, padding_mode="reflect")
+                    )
             if s["rotation"]:
                 steps.append(v2.RandomRotation(s["rotation"]))
             if s["color_jitter"]:
@@ -263,7 +366,8 @@ class AugmentOp:
                 steps.append(v2.RandomHorizontalFlip(s["hflip"]))
             if s["vflip"]:
                 steps.append(v2.RandomVerticalFlip(s["vflip"]))
-            self._pipelines[key] = v2.Compose(steps)
+            # Nothing left, e.g. only a translation of a 1 x 1 image: unchanged.
+            self._pipelines[key] = v2.Compose(steps or [v2.Identity()])
         return self._pipelines[key]
 
     def __call__(self, image: np.ndarray) -> np.ndarray:

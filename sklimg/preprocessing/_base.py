@@ -13,6 +13,73 @@ from sklimg.utils.validation import as_images
 
 __all__ = ["ImageTransformer"]
 
+_OUTPUT_CONTAINERS = ("default", "pandas", "polars")
+
+
+class _ImageToImageMixin:
+    """The scikit-learn output API of steps that map images to images.
+
+    A ``Pipeline`` calls ``set_output`` and ``get_feature_names_out`` on every step. An
+    image step has no feature columns: it accepts the calls, keeps its output an image
+    array (or a list, or ``LazyImages``), and passes feature names through, so that the
+    feature extractor after it names the columns. scikit-learn's automatic wrapping of
+    ``transform`` output in a DataFrame is turned off for these classes and their
+    subclasses (``auto_wrap_output_keys=None``): even with
+    ``sklearn.set_config(transform_output="pandas")``, images stay arrays.
+    """
+
+    def __init_subclass__(cls, auto_wrap_output_keys=None, **kwargs):
+        super().__init_subclass__(auto_wrap_output_keys=auto_wrap_output_keys, **kwargs)
+
+    def set_output(self, *, transform=None):
+        """Accept a ``Pipeline``'s output configuration; images stay arrays.
+
+        ``Pipeline.set_output(transform="pandas")`` configures every step. A DataFrame
+        cannot hold images, so this step's output is unchanged whatever ``transform``
+        is: an array of shape ``(n_samples, H, W, C)``, a list of arrays or
+        ``LazyImages``. The feature extractor and the steps after it (e.g.
+        ``HOG``, ``StandardScaler``) give DataFrames.
+
+        Parameters
+        ----------
+        transform : {"default", "pandas", "polars"} or None, default=None
+            The output container asked for; accepted and ignored.
+
+        Returns
+        -------
+        self : object
+            The step itself, unchanged.
+
+        Raises
+        ------
+        ValueError
+            If ``transform`` is not one of the values above.
+        """
+        if transform is not None and transform not in _OUTPUT_CONTAINERS:
+            raise ValueError(
+                f"{type(self).__name__}.set_output got transform={transform!r}; expected "
+                f"one of {_OUTPUT_CONTAINERS} or None. (Images stay arrays whatever it is.)"
+            )
+        return self
+
+    def get_feature_names_out(self, input_features=None):
+        """Pass feature names through: an image step creates no named features.
+
+        ``Pipeline.get_feature_names_out`` asks every step in turn; the names come
+        from the feature extractor after this step (e.g. ``PixelFeatures``).
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Names from the steps before; returned unchanged.
+
+        Returns
+        -------
+        feature_names_out : array-like of str or None
+            ``input_features`` itself.
+        """
+        return input_features
+
 
 class _Op:
     """A fitted transformer's per-image function, frozen (copied) and picklable."""
@@ -26,7 +93,7 @@ class _Op:
         return self.transformer._transform_one(image)
 
 
-class ImageTransformer(TransformerMixin, BaseEstimator, metaclass=ABCMeta):
+class ImageTransformer(_ImageToImageMixin, TransformerMixin, BaseEstimator, metaclass=ABCMeta):
     """Base class of transformers that map each image to a new image.
 
     Subclasses implement ``_transform_one(image) -> image`` on one ``(H, W, C)`` array,
@@ -40,6 +107,10 @@ class ImageTransformer(TransformerMixin, BaseEstimator, metaclass=ABCMeta):
 
     Subclasses with parameters declare them in ``_parameter_constraints``, as
     scikit-learn's estimators do; ``fit`` validates them.
+
+    In a ``Pipeline``, ``set_output(transform="pandas")`` is accepted (images stay
+    arrays; the feature extractor after the step gives the DataFrame) and
+    ``get_feature_names_out`` passes the names of the steps before it through.
 
     Examples
     --------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from sklimg._lazy import LazyImages
-from sklimg.preprocessing._base import _stack_if_same_shape
+from sklimg.preprocessing._base import _ImageToImageMixin, _stack_if_same_shape
 from sklimg.utils._sklearn_compat import _fit_context
 from sklimg.utils.validation import as_images
 
@@ -15,7 +15,7 @@ __all__ = ["LoadImages"]
 _ACCEPTED_CHANNELS = (1, 3, 4)
 
 
-class LoadImages(TransformerMixin, BaseEstimator):
+class LoadImages(_ImageToImageMixin, TransformerMixin, BaseEstimator):
     """Turn image file paths into images, lazily by default.
 
     Every file's header is checked first, and all bad files (missing, not an image,
@@ -41,7 +41,8 @@ class LoadImages(TransformerMixin, BaseEstimator):
     Images that are already in memory (an array, or a list of arrays) pass through
     unchanged, after validation, so one pipeline takes both files and arrays.
     ``LazyImages`` pass through unchanged with ``lazy=True`` and are decoded with
-    ``lazy=False``.
+    ``lazy=False``. ``set_output`` is accepted and changes nothing (images stay
+    arrays); ``get_feature_names_out`` passes names through.
 
     Examples
     --------
