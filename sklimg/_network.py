@@ -334,18 +334,12 @@ def build_backbone(
     else:
         mean, std = _channel_stats(images)
         mean, std = np.resize(mean, net_chans), np.resize(std, net_chans)
-    try:
-        backbone = spec.build(
-            in_chans=net_chans,
-            small_input=small_input,
-            state_dict=state_dict,
-            **(backbone_kwargs or {}),
-        )
-    except TypeError as exc:
-        raise TypeError(
-            f"Could not build backbone {spec.name!r} with backbone_kwargs="
-            f"{backbone_kwargs!r}: {exc}"
-        ) from exc
+    backbone = spec.build(
+        in_chans=net_chans,
+        small_input=small_input,
+        state_dict=state_dict,
+        **(backbone_kwargs or {}),
+    )
     if layer is not None:
         _check_layer(backbone, layer, spec.name)
         backbone = IntermediateOutput(backbone, layer)

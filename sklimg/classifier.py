@@ -667,6 +667,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             )
             features = extractor.fit_transform(images)
         classes = np.unique(y)
+        self._class_weights(classes, y)  # the neural route's checks, for the default head
         if self.head is not None:
             head = clone(self.head)
         else:
@@ -856,6 +857,23 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
     def _class_weights(self, classes: np.ndarray, y: np.ndarray) -> np.ndarray | None:
         if self.class_weight is None:
             return None
+        if isinstance(self.class_weight, dict):
+            known = set(classes.tolist())
+            unknown = [k for k in self.class_weight if k not in known]
+            if unknown:
+                raise ImageInputError(
+                    f"class_weight names labels that are not in y: {unknown!r}. Its keys "
+                    f"must be labels of y, of the same type: {classes.tolist()}."
+                )
+            bad = {
+                k: w
+                for k, w in self.class_weight.items()
+                if isinstance(w, bool) or not isinstance(w, Real) or not np.isfinite(w) or w < 0
+            }
+            if bad:
+                raise ImageInputError(
+                    f"class_weight must map labels to finite, non-negative numbers; got {bad!r}."
+                )
         try:
             return compute_class_weight(self.class_weight, classes=classes, y=y)
         except ValueError as exc:

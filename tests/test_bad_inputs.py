@@ -19,7 +19,7 @@ from sklimg.exceptions import (
     UnknownBackboneError,
     WeightsError,
 )
-from sklimg.features import HOG, DeepFeatures
+from sklimg.features import HOG, DeepFeatures, extract_features
 from sklimg.preprocessing import Augment, Normalize, Resize
 from sklimg.utils._sklearn_compat import InvalidParameterError
 
@@ -110,6 +110,14 @@ CASES = [
     ("HOG on images too small", lambda: HOG().fit(IMAGES), ImageInputError, "at least 16x16"),
     ("DeepFeatures on NaN", lambda: DeepFeatures().fit(IMAGES * np.nan), ImageInputError, "NaN"),
     ("DeepFeatures, unknown layer", lambda: TINY(layer="9").fit(IMAGES), ValueError, "no layer"),
+    ("DeepFeatures, classical backbone", lambda: DeepFeatures("hog", pretrained=False).fit(
+        IMAGES), ValueError, "'hog' is a classical backbone with no network"),
+    ("extract_features, 5 channels", lambda: extract_features(
+        torch.nn.Flatten(), np.zeros((3, 8, 8, 5))), ImageInputError, "expected 1 or 3"),
+    ("extract_features, batch_size=0", lambda: extract_features(
+        torch.nn.Flatten(), IMAGES, batch_size=0), ValueError, "positive int; got 0"),
+    ("a hog backbone_kwarg typo", fit(backbone="hog", backbone_kwargs={"foo": 1}), TypeError,
+     r"Could not build backbone 'hog' with backbone_kwargs=\{'foo': 1\}"),
     ("DeepFeatures, unknown tta", lambda: TINY(tta="mirror").fit(IMAGES), InvalidParameterError,
      "'tta' parameter of DeepFeatures"),
     # --- files

@@ -318,8 +318,15 @@ def test_invalid_parameter_combinations(small_digits):
         ImageClassifier(input_size=(8, 8, 8)).fit(X, y)
     with pytest.raises(TypeError, match="torch.optim.Optimizer subclass"):
         ImageClassifier(optimizer=dict).fit(X, y)
-    with pytest.raises(ImageInputError, match="Invalid class_weight.*labels in"):
+    with pytest.raises(ImageInputError, match=r"labels that are not in y: \[42\]"):
         ImageClassifier(**FAST, class_weight={42: 2.0}).fit(X, y)
+    with pytest.raises(ImageInputError, match=r"labels that are not in y: \['0'\]"):
+        ImageClassifier(**FAST, class_weight={"0": 2.0}).fit(X, y)  # int labels
+    for weight in (np.nan, np.inf, -1.0):
+        with pytest.raises(ImageInputError, match="finite, non-negative numbers"):
+            ImageClassifier(**FAST, class_weight={1: weight}).fit(X, y)
+        with pytest.raises(ImageInputError, match="finite, non-negative numbers"):
+            ImageClassifier("pixels", class_weight={1: weight}).fit(X, y)
     with pytest.raises(ImageInputError, match="stratified validation_fraction=0.1 of 12 images"):
         ImageClassifier(**FAST, early_stopping=True).fit(X[:12], y[:12])
 

@@ -146,13 +146,23 @@ class BackboneSpec:
         Returns
         -------
         module : torch.nn.Module
+
+        Raises
+        ------
+        TypeError
+            If the builder does not take ``kwargs``, naming the backbone.
         """
-        return self.builder(
-            in_chans=in_chans,
-            small_input=small_input,
-            state_dict=state_dict,
-            **{**self.default_kwargs, **kwargs},
-        )
+        try:
+            return self.builder(
+                in_chans=in_chans,
+                small_input=small_input,
+                state_dict=state_dict,
+                **{**self.default_kwargs, **kwargs},
+            )
+        except TypeError as exc:
+            raise TypeError(
+                f"Could not build backbone {self.name!r} with backbone_kwargs={kwargs!r}: {exc}"
+            ) from exc
 
     def plan_input(
         self, image_size: tuple[int, int], *, pretrained: bool, requested="auto"

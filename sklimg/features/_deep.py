@@ -21,7 +21,7 @@ from sklimg._torch_data import (
     LazyImageDataset,
     images_to_tensor,
 )
-from sklimg._tta import TTA_POLICIES, average_over_views
+from sklimg._tta import TTA_POLICIES, average_over_views, check_tta
 from sklimg.backbones import BackboneSpec, resolve_backbone
 from sklimg.utils._sklearn_compat import HasMethods, Interval, StrOptions, _fit_context
 from sklimg.utils._torch_utils import resolve_device, seed_from_random_state, seeded
@@ -56,7 +56,8 @@ def extract_features(
     network : torch.nn.Module
         Maps raw image batches ``(N, C, H, W)`` to features ``(N, D)``; run in eval
         mode under ``torch.inference_mode()``.
-    images : ndarray of shape (n, H, W, C) or LazyImages
+    images : array-like of shape (n, H, W[, C]), list of arrays, file paths or LazyImages
+        Validated as every estimator validates its input.
     batch_size : int, default=256
     device : str, default="cpu"
     num_workers : int or None, default=None
@@ -74,6 +75,13 @@ def extract_features(
     -------
     features : ndarray of shape (n, D), float32
 
+    Raises
+    ------
+    ImageInputError
+        If the images are unusable (see :func:`~sklimg.utils.validation.as_images`).
+    ValueError
+        If ``batch_size`` is not a positive int or ``tta`` is unknown.
+
     Examples
     --------
     >>> import numpy as np
@@ -84,6 +92,10 @@ def extract_features(
     >>> extract_features(network, images, batch_size=4).shape
     (10, 4)
     """
+    images = as_images(images)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, Integral) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int; got {batch_size!r}.")
+    check_tta(tta)
 
     def compute(indices=None) -> np.ndarray:
         subset = images if indices is None else images[indices]
@@ -240,6 +252,12 @@ class DeepFeatures(TransformerMixin, BaseEstimator):
         images = as_images(X)
         sample = sample_images(images)
         spec = resolve_backbone(self.backbone)
+        if spec.kind == "classical":
+            raise ValueError(
+                f"DeepFeatures computes a network's features; {spec.name!r} is a classical "
+                f"backbone with no network. Use its transformer (e.g. sklimg.features.HOG), "
+                f"or a deep backbone such as 'resnet18'."
+            )
         device = resolve_device(self.device)
         with seeded(seed_from_random_state(self.random_state), device):
             built = build_backbone(
