@@ -54,7 +54,9 @@ from sklimg.utils.validation import (
     as_images,
     check_image_shape_param,
     check_labels,
+    check_same_range,
     check_same_shape,
+    pixel_range,
 )
 
 __all__ = ["ImageClassifier"]
@@ -268,6 +270,10 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         Number of classes.
     input_shape_ : tuple of int
         ``(H, W, C)`` of the training images; predict expects the same.
+    pixel_range_ : tuple of float
+        Lowest and highest pixel value of the training images (``uint8`` counted in
+        [0, 1]); images on another scale at predict get a
+        :class:`~sklimg.exceptions.PixelRangeWarning`.
     input_size_ : tuple of int
         ``(H, W)`` the network sees after the on-the-fly resize (neural head).
     backbone_spec_ : BackboneSpec
@@ -568,6 +574,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                 n_classes_=len(classes),
                 backbone_spec_=spec,
                 input_shape_=(int(height), int(width), int(channels)),
+                pixel_range_=pixel_range(sample),
                 input_size_=built.input_size,
                 finetune_=finetune,
             )
@@ -680,6 +687,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                 n_classes_=len(classes),
                 backbone_spec_=spec,
                 input_shape_=tuple(int(s) for s in sample.shape[1:]),
+                pixel_range_=pixel_range(sample),
                 feature_extractor_=extractor,
                 head_=head,
             ),
@@ -887,7 +895,10 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         """Validated images for prediction, of the size and channels seen at fit."""
         check_is_fitted(self)
         images = as_images(X, image_shape=self.image_shape)
-        check_same_shape(sample_images(images, 1), self.input_shape_, type(self).__name__)
+        sample = sample_images(images, 1)
+        check_same_shape(sample, self.input_shape_, type(self).__name__)
+        if hasattr(self, "pixel_range_"):  # absent from models fitted before it was kept
+            check_same_range(sample, self.pixel_range_, type(self).__name__)
         return images
 
     def _features(self, images) -> np.ndarray:

@@ -13,6 +13,7 @@ __all__ = [
     "ImageInputError",
     "ModelFileError",
     "NotFittedError",
+    "PixelRangeWarning",
     "TrainingDivergedError",
     "TrainingInterruptedWarning",
     "UnknownBackboneError",
@@ -56,6 +57,11 @@ class TrainingDivergedError(FloatingPointError):
 
 class VersionMismatchWarning(UserWarning):
     """A model saved with other versions of sklimg or torch than those installed."""
+
+
+class PixelRangeWarning(UserWarning):
+    """Images given for prediction on another pixel scale than the training images
+    (e.g. values up to 255 where the training images were in [0, 1])."""
 
 
 class TrainingInterruptedWarning(UserWarning):

@@ -186,6 +186,7 @@ def save(model, path: str | os.PathLike, *, metadata: dict | None = None) -> Pat
         "classes_dtype": np.asarray(model.classes_).dtype.str,  # e.g. "|i1", "|O", "<U7"
         "fitted": {
             "input_shape_": list(model.input_shape_),
+            "pixel_range_": list(model.pixel_range_),
             "input_size_": list(model.input_size_),
             "finetune_": model.finetune_,
         },
@@ -342,6 +343,7 @@ def _rebuild(config: dict, weights: bytes, path: Path, device: str):
     fitted = config["fitted"]
     height, width, channels = fitted["input_shape_"]
     input_size = tuple(fitted["input_size_"])
+    low, high = fitted["pixel_range_"]
     plan = TrainingPlan(
         n_classes=len(config["classes"]),
         device=device,
@@ -368,6 +370,7 @@ def _rebuild(config: dict, weights: bytes, path: Path, device: str):
         raise ValueError(f"the classes {labels} do not fit dtype {model.classes_.dtype}")
     model.n_classes_ = len(model.classes_)
     model.input_shape_ = (height, width, channels)
+    model.pixel_range_ = (float(low), float(high))
     model.input_size_ = input_size
     model.finetune_ = fitted["finetune_"]
     model._network_params_at_fit = model._model_params()  # what a warm start must keep

@@ -366,3 +366,19 @@ def test_precise_batchnorm_uses_at_most_max_images():
     network.register_forward_hook(lambda module, args, out: seen.append(len(args[0])))
     recompute_batchnorm_stats(network, batches, max_images=2048)
     assert seen == [1500, 548]
+
+
+def test_pixels_on_another_scale_at_predict_warn(small_digits):
+    from sklimg.exceptions import PixelRangeWarning
+
+    X, y = small_digits
+    pixels = np.round(X * 255).astype(np.uint8)
+    clf = ImageClassifier(**FAST).fit(pixels, y)
+    assert clf.pixel_range_ == (0.0, 1.0)
+    clf.predict(pixels)  # the same scale: silent (warnings are errors in the tests)
+    clf.predict(X)  # floats in [0, 1]: what uint8 pixels become
+    with pytest.warns(PixelRangeWarning, match=r"\[0, 1\] .* range over \[0, 255\]"):
+        clf.predict(pixels.astype(np.int64))
+    wide = ImageClassifier(**FAST).fit(X * 255, y)
+    with pytest.warns(PixelRangeWarning, match=r"fitted on pixels in \[0, 255\]"):
+        wide.predict(X)

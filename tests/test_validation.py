@@ -55,7 +55,7 @@ def test_list_of_arrays():
         (
             [np.zeros((8, 8)), np.zeros((8, 8)), np.zeros((6, 8))],
             ImageInputError,
-            r"image 2 has shape \(6, 8\).*sklimg.preprocessing.Resize",
+            r"image 2 has shape \(6, 8\).*same size with sklimg.preprocessing steps.*Resize",
         ),
         (["a.png", "b.png"], ImageInputError, "file paths"),
     ],

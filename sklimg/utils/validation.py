@@ -465,3 +465,51 @@ def check_same_shape(images: np.ndarray, fitted_shape: tuple[int, ...], owner: s
         f"{shape[:2]}. Resize them the same way as at fit, e.g. with a "
         f"sklimg.preprocessing.Resize step in a Pipeline before the classifier."
     )
+
+
+def pixel_range(images: np.ndarray) -> tuple[float, float]:
+    """Lowest and highest pixel value, ``uint8`` counted in [0, 1] as the networks see it."""
+    scale = 255.0 if images.dtype == np.uint8 else 1.0
+    return float(images.min()) / scale, float(images.max()) / scale
+
+
+def check_same_range(images: np.ndarray, fitted_range: tuple[float, float], owner: str) -> None:
+    """Warn when images at predict time are on another pixel scale than those at fit.
+
+    A model fitted on ``uint8`` images (0-255, seen as [0, 1]) and given the same pixels
+    as ``int64`` or ``float`` 0-255 sees values 255 times larger, and predicts nonsense
+    without any error; the reverse happens too.
+
+    Parameters
+    ----------
+    images : ndarray of shape (n, H, W, C)
+        The images to predict (or a sample of them).
+    fitted_range : tuple of float
+        ``pixel_range`` of the training images.
+    owner : str
+        The estimator's class name, for the message.
+
+    Warns
+    -----
+    PixelRangeWarning
+        If the training images lay in [0, 1] (within 0.5) and these exceed 2, or the
+        training images were non-negative up to 100 or more (0-255 floats) and these lie
+        in [0, 1.5]. Other scales (e.g. normalised images) are not judged.
+    """
+    from sklimg.exceptions import PixelRangeWarning
+
+    low, high = pixel_range(images)
+    fitted_low, fitted_high = fitted_range
+    unit_at_fit = fitted_low >= -0.5 and fitted_high <= 1.5
+    bytes_at_fit = fitted_low >= 0 and fitted_high >= 100
+    if (unit_at_fit and high > 2) or (bytes_at_fit and low >= 0 and 0 < high <= 1.5):
+        import warnings
+
+        warnings.warn(
+            f"{owner} was fitted on pixels in [{fitted_range[0]:.3g}, {fitted_high:.3g}] "
+            f"(uint8 counts as [0, 1]) but these images range over [{low:.3g}, {high:.3g}]: "
+            f"the predictions will be meaningless. Give the images as at fit, e.g. uint8 "
+            f"0-255 pixels, or floats scaled the same way.",
+            PixelRangeWarning,
+            stacklevel=3,
+        )
