@@ -128,6 +128,13 @@ def _image_size(text: str) -> tuple[int, int]:
             f"expected a size in pixels, SIZE (a square, e.g. 64) or HEIGHTxWIDTH (e.g. "
             f"48x64), got {text!r}"
         )
+    from sklimg.io import DEFAULT_MAX_PIXELS
+
+    if size[0] * size[1] > DEFAULT_MAX_PIXELS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is {size[0] * size[1]:,} pixels per image; at most "
+            f"{DEFAULT_MAX_PIXELS:,} (the decoding limit) are allowed"
+        )
     return size  # type: ignore[return-value]
 
 
@@ -1003,10 +1010,21 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     for option in ("confusion_matrix", "errors"):
         target = getattr(args, option)
-        if target is not None and not Path(target).parent.is_dir():
+        if target is None:
+            continue
+        flag = f"--{option.replace('_', '-')}"
+        if not Path(target).parent.is_dir():
             raise CommandError(
-                f"Cannot save --{option.replace('_', '-')} to {target!r}: folder "
+                f"Cannot save {flag} to {target!r}: folder "
                 f"{str(Path(target).parent)!r} does not exist."
+            )
+        from matplotlib.figure import Figure  # only when a picture is asked for
+
+        formats = Figure().canvas.get_supported_filetypes()
+        if Path(target).suffix.lower().lstrip(".") not in formats:
+            raise CommandError(
+                f"Cannot save {flag} to {target!r}: pictures are saved as "
+                f"{', '.join('.' + f for f in sorted(formats))}; e.g. {Path(target).stem}.png."
             )
     paths, labels = load_image_folder(args.data_dir)
     model = _load_model(

@@ -424,6 +424,10 @@ def bad(tmp_path_factory):
             ["evaluate", "{bad}/notes.txt", "{bad}/flat", "--errors", "{bad}/no/e.png"],
             "save --errors",
         ),
+        (
+            ["evaluate", "{bad}/notes.txt", "{bad}/flat", "--confusion-matrix", "{bad}/cm.txt"],
+            "cm.txt': pictures are saved as ",
+        ),
         (["backbones", "--pattern", "nothing*"], "No backbone name matches 'nothing*'"),
     ],
 )
@@ -441,6 +445,7 @@ def test_bad_input_fails_with_one_line(bad, args, match):
         (["train", "d", "--lr", "-1"], "--lr: expected a positive number"),
         (["train", "d", "--validation-fraction", "1"], "strictly between 0 and 1"),
         (["train", "d", "--image-size", "64x"], "HEIGHTxWIDTH"),
+        (["train", "d", "--image-size", "100000"], "at most 100,000,000"),
         (["train", "d", "--augment", "wild"], "invalid choice: 'wild'"),
         (["train", "d", "-v", "-q"], "not allowed with argument"),
         (["predict", "m.sklimg"], "required: IMAGE_OR_DIR"),
