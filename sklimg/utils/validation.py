@@ -21,7 +21,9 @@ __all__ = [
     "check_image_shape_param",
     "check_images",
     "check_labels",
+    "check_same_range",
     "check_same_shape",
+    "pixel_range",
 ]
 
 #: Channel counts a batch of images may have: grayscale and RGB.
@@ -468,7 +470,24 @@ def check_same_shape(images: np.ndarray, fitted_shape: tuple[int, ...], owner: s
 
 
 def pixel_range(images: np.ndarray) -> tuple[float, float]:
-    """Lowest and highest pixel value, ``uint8`` counted in [0, 1] as the networks see it."""
+    """Lowest and highest pixel value, ``uint8`` counted in [0, 1] as the networks see it.
+
+    Parameters
+    ----------
+    images : ndarray of shape (n, H, W, C)
+        Validated images (``uint8`` or ``float32``, see :func:`check_images`).
+
+    Returns
+    -------
+    low, high : float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklimg.utils.validation import pixel_range
+    >>> pixel_range(np.array([[[[0], [255]]]], dtype=np.uint8))
+    (0.0, 1.0)
+    """
     scale = 255.0 if images.dtype == np.uint8 else 1.0
     return float(images.min()) / scale, float(images.max()) / scale
 
