@@ -125,6 +125,16 @@ class ImageNetwork(nn.Module):
         features = self.features(x)
         return features if self.head is None else self.head(features)
 
+    def feature_extractor(self) -> ImageNetwork:
+        """This network without its head, mapping images to pooled features.
+
+        The adapter and backbone are shared, not copied, and so is the frozen state.
+        """
+        view = ImageNetwork(self.adapter, self.backbone, None, pool=self.pool)
+        view.backbone_frozen = self.backbone_frozen
+        view.training = self.training  # the flag only: the shared modules keep their modes
+        return view
+
     def freeze_backbone(self, frozen: bool = True) -> ImageNetwork:
         """Stop (or resume) training the backbone: no gradients, BatchNorm in eval mode.
 

@@ -74,9 +74,18 @@ class InferenceModeNet(NeuralNetClassifier):
     interrupted_ = False
     #: Mixed precision (bfloat16 autocast) on CUDA; set by build_net.
     amp = False
-    #: Test-time augmentation of predictions (see sklimg._tta); set by the classifier
-    #: while it predicts. Validation scores during training never use it.
+    #: Test-time augmentation of predictions (see sklimg._tta); set on the view the
+    #: classifier predicts with. Validation scores during training never use it.
     tta = None
+
+    def predicting_with(self, **settings: Any) -> InferenceModeNet:
+        """A shallow view of this net with ``settings`` (``tta``, loader parameters such
+        as ``iterator_valid__num_workers``) for one prediction. The net itself is not
+        changed, so threads may predict with it at once."""
+        view = object.__new__(type(self))
+        view.__dict__.update(self.__dict__)
+        view.__dict__.update(settings)  # plain attributes, not torch components
+        return view
 
     def infer(self, x, **fit_params):
         if self.amp and str(self.device).startswith("cuda"):
@@ -173,8 +182,9 @@ class AcceleratedImageNet(AccelerateMixin, InferenceModeNet):
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         if not self._wrapped_with_accelerator:
-            # A warm start after training (or loading): the modules were unwrapped;
-            # wrap them again so that processes keep synchronising gradients.
+            # This net trains again (skorch's partial_fit on net_ after a fit or a
+            # load; sklimg's own warm starts build a new net): the modules were
+            # unwrapped, so wrap them again to keep processes synchronising gradients.
             for name in self._modules:
                 module = getattr(self, name + "_")
                 if isinstance(module, nn.Module):
@@ -377,20 +387,25 @@ def _atomic_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def takes_keyword(function, name: str) -> bool:
+    """Whether ``function`` (or a class's ``__init__``) accepts the keyword ``name``."""
+    parameters = inspect.signature(function).parameters.values()
+    return any(p.name == name or p.kind is p.VAR_KEYWORD for p in parameters)
+
+
 def check_callbacks(callbacks) -> None:
     """Fail before training on a ``callbacks`` entry skorch could not run."""
     for item in callbacks or ():
         callback = item[1] if isinstance(item, tuple) and len(item) == 2 else item
         named = not isinstance(item, tuple) or isinstance(item[0], str)
-        if not named or not isinstance(callback, Callback):
-            hint = (
-                " (a class: pass an instance, e.g. EpochScoring(...))"
-                if isinstance(callback, type)
-                else ""
-            )
+        # skorch instantiates Callback classes itself.
+        usable = isinstance(callback, Callback) or (
+            isinstance(callback, type) and issubclass(callback, Callback)
+        )
+        if not named or not usable:
             raise TypeError(
-                f"callbacks must hold skorch Callback instances or (name, callback) pairs; "
-                f"got {item!r}{hint}."
+                f"callbacks must hold skorch Callbacks (instances or classes) or (name, "
+                f"callback) pairs; got {item!r}."
             )
 
 
@@ -547,7 +562,7 @@ def build_net(module: nn.Module, plan: TrainingPlan) -> NeuralNetClassifier:
         for i, item in enumerate(plan.callbacks)
     )
     extra: dict[str, Any] = {f"optimizer__{k}": v for k, v in optimizer_kwargs.items()}
-    if plan.weight_decay or "weight_decay" in inspect.signature(optimizer_cls).parameters:
+    if plan.weight_decay or takes_keyword(optimizer_cls, "weight_decay"):
         # e.g. LBFGS has none (the classifier refuses a non-zero weight_decay for it).
         extra["optimizer__weight_decay"] = plan.weight_decay
     if plan.backbone_lr_scale != 1.0:

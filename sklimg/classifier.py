@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-import inspect
 import math
 import os
 import warnings
@@ -37,6 +35,7 @@ from sklimg._training import (
     build_net,
     check_callbacks,
     load_checkpoint,
+    takes_keyword,
 )
 from sklimg._tta import TTA_POLICIES, check_tta
 from sklimg.backbones import BackboneSpec, resolve_backbone
@@ -473,31 +472,26 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         train_images = self._augmented(images)
         dataset = _dataset(train_images, torch.from_numpy(y_encoded))
         with seeded(seed, device):
-            built = build_backbone(
-                spec,
-                sample,
-                pretrained=self.pretrained,
-                weights=self.weights,
-                backbone_kwargs=self.backbone_kwargs,
-                input_size=self.input_size,
-            )
-            finetune = self.finetune
-            if finetune == "auto":
-                finetune = "head" if built.pretrained else "full"
-            if finetune == "gradual" and getattr(self.accelerator, "num_processes", 1) > 1:
-                raise ValueError(
-                    f'finetune="gradual" cannot run on {self.accelerator.num_processes} '
-                    f"processes: parameters unfrozen after DistributedDataParallel wraps "
-                    f'the network would not be synchronised. Use finetune="full" (with '
-                    f'backbone_lr_scale) or finetune="head", or train in one process.'
-                )
             if continuing:
                 # The trained network goes on learning, under the current training
                 # parameters (a new optimizer and schedule; history_ grows).
-                network = self.net_.module_
-                history = self.history_
+                network, history = self.net_.module_, self.history_
+                finetune, input_size = self.finetune_, self.input_size_
+                uses_weights = self.pretrained or self.weights is not None
             else:
-                network = built.network(len(classes))
+                built = build_backbone(
+                    spec,
+                    sample,
+                    pretrained=self.pretrained,
+                    weights=self.weights,
+                    backbone_kwargs=self.backbone_kwargs,
+                    input_size=self.input_size,
+                )
+                network, history = built.network(len(classes)), None
+                input_size, uses_weights = built.input_size, built.pretrained
+                finetune = self.finetune
+                if finetune == "auto":
+                    finetune = "head" if uses_weights else "full"
                 # LBFGS flattens gradients with .view(), which channels-last tensors refuse.
                 if (
                     device == "cpu"
@@ -507,15 +501,21 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                     network.use_channels_last()
                 if finetune in ("head", "gradual"):
                     network.freeze_backbone()
-                history = None
+            if finetune == "gradual" and getattr(self.accelerator, "num_processes", 1) > 1:
+                raise ValueError(
+                    f'finetune="gradual" cannot run on {self.accelerator.num_processes} '
+                    f"processes: parameters unfrozen after DistributedDataParallel wraps "
+                    f'the network would not be synchronised. Use finetune="full" (with '
+                    f'backbone_lr_scale) or finetune="head", or train in one process.'
+                )
             module = network
             if finetune == "head" and not getattr(train_images, "random", False):
                 # Frozen backbone, no augmentation: each image's features are computed
                 # once (and cached with memory=), then only the head trains on them.
                 features = extract_features(
-                    built.network(),
+                    network.feature_extractor(),
                     train_images,
-                    batch_size=self._predict_batch_size(built.input_size),
+                    batch_size=self._predict_batch_size(input_size),
                     device=device,
                     num_workers=self.num_workers,
                     memory=self.memory,
@@ -524,7 +524,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                 module = HeadOnly(network)
             scale = self.backbone_lr_scale
             if scale is None:
-                scale = 0.1 if built.pretrained else 1.0
+                scale = 0.1 if uses_weights else 1.0
             height, width, channels = sample.shape[1:]
             checkpoint = None if continuing else self._checkpoint_to_resume(classes)
             n_train = len(y) - (
@@ -539,7 +539,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                 lr_schedule=self.lr_schedule,
                 max_epochs=self.max_epochs,
                 batch_size=self.batch_size,
-                predict_batch_size=self._predict_batch_size(built.input_size),
+                predict_batch_size=self._predict_batch_size(input_size),
                 class_weights=self._class_weights(classes, y),
                 label_smoothing=self.label_smoothing,
                 gradient_clip=self.gradient_clip,
@@ -575,7 +575,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                 backbone_spec_=spec,
                 input_shape_=(int(height), int(width), int(channels)),
                 pixel_range_=pixel_range(sample),
-                input_size_=built.input_size,
+                input_size_=input_size,
                 finetune_=finetune,
             )
             if history is not None:
@@ -792,7 +792,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         if (
             isinstance(self.optimizer, type)
             and self.weight_decay
-            and "weight_decay" not in inspect.signature(self.optimizer).parameters
+            and not takes_keyword(self.optimizer, "weight_decay")
         ):
             raise ValueError(
                 f"{self.optimizer.__name__} has no weight_decay; set weight_decay=0 to use it."
@@ -800,18 +800,18 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         check_callbacks(self.callbacks)
         resolve_memory(self.memory)  # a file where a folder should be
         if self.checkpoint_dir is not None:
-            folder = Path(self.checkpoint_dir)
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
+            # Checked, not created: the training guard creates it when it first writes.
+            folder = Path(self.checkpoint_dir).absolute()
+            existing = next(p for p in (folder, *folder.parents) if p.exists())
+            if not existing.is_dir():
                 raise ValueError(
-                    f"checkpoint_dir={str(folder)!r} cannot be used as a folder "
-                    f"({exc.strerror}); pass a folder you can write to."
-                ) from None
-            if not os.access(folder, os.W_OK):
+                    f"checkpoint_dir={str(self.checkpoint_dir)!r} cannot be a folder: "
+                    f"{str(existing)!r} is a file. Pass a folder you can write to."
+                )
+            if not os.access(existing, os.W_OK):
                 raise ValueError(
-                    f"checkpoint_dir={str(folder)!r} is not writable; pass a folder you can "
-                    f"write to."
+                    f"checkpoint_dir={str(self.checkpoint_dir)!r} is not writable (in "
+                    f"{str(existing)!r}); pass a folder you can write to."
                 )
 
     def _check_tta(self, spec: BackboneSpec) -> None:
@@ -904,9 +904,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
     def _features(self, images) -> np.ndarray:
         if isinstance(self.feature_extractor_, DeepFeatures):
             # The head was fitted on single-view features; tta applies at prediction.
-            extractor = copy.copy(self.feature_extractor_)
-            extractor.tta = self.tta
-            return extractor.transform(images)
+            return self.feature_extractor_._transform(images, tta=self.tta)
         return cached_transform(self.feature_extractor_, images, self.memory)
 
     @available_if(_head_has("predict_proba"))
@@ -935,16 +933,13 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         self._check_tta(self.backbone_spec_)
         if hasattr(self, "head_"):
             return self.head_.predict_proba(self._features(images)).astype(np.float64)
-        # Set for this call: tta, and workers suited to this input (a model fitted on
-        # arrays may be given files to decode).
-        fitted_workers = self.net_.iterator_valid__num_workers
-        self.net_.tta = self.tta
-        self.net_.iterator_valid__num_workers = default_num_workers(images, self.num_workers)
-        try:
-            proba = self.net_.predict_proba(_dataset(images))
-        finally:
-            del self.net_.tta  # back to InferenceModeNet's default: none
-            self.net_.iterator_valid__num_workers = fitted_workers
+        # For this call: tta, and workers suited to this input (a model fitted on arrays
+        # may be given files to decode).
+        net = self.net_.predicting_with(
+            tta=self.tta,
+            iterator_valid__num_workers=default_num_workers(images, self.num_workers),
+        )
+        proba = net.predict_proba(_dataset(images))
         # float32 softmax rows sum to 1 within ~1e-7; scikit-learn's log_loss checks
         # 1.5e-8, so renormalise in float64.
         proba = np.asarray(proba, dtype=np.float64)

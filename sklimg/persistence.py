@@ -175,6 +175,7 @@ def save(model, path: str | os.PathLike, *, metadata: dict | None = None) -> Pat
     )
     import sklimg
 
+    pixel_range = getattr(model, "pixel_range_", None)
     config = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -186,7 +187,8 @@ def save(model, path: str | os.PathLike, *, metadata: dict | None = None) -> Pat
         "classes_dtype": np.asarray(model.classes_).dtype.str,  # e.g. "|i1", "|O", "<U7"
         "fitted": {
             "input_shape_": list(model.input_shape_),
-            "pixel_range_": list(model.pixel_range_),
+            # None for a model fitted before sklimg kept it (then not checked).
+            "pixel_range_": None if pixel_range is None else list(pixel_range),
             "input_size_": list(model.input_size_),
             "finetune_": model.finetune_,
         },
@@ -343,7 +345,6 @@ def _rebuild(config: dict, weights: bytes, path: Path, device: str):
     fitted = config["fitted"]
     height, width, channels = fitted["input_shape_"]
     input_size = tuple(fitted["input_size_"])
-    low, high = fitted["pixel_range_"]
     plan = TrainingPlan(
         n_classes=len(config["classes"]),
         device=device,
@@ -364,13 +365,14 @@ def _rebuild(config: dict, weights: bytes, path: Path, device: str):
     model.net_ = net
     model.history_ = net.history
     labels = [label(c) for c in config["classes"]]
-    # Files from before the dtype was recorded get numpy's default for the labels.
-    model.classes_ = np.array(labels, dtype=config.get("classes_dtype"))
+    model.classes_ = np.array(labels, dtype=config["classes_dtype"])
     if model.classes_.tolist() != labels:  # e.g. 300 as int8, or "cat" as <U1
         raise ValueError(f"the classes {labels} do not fit dtype {model.classes_.dtype}")
     model.n_classes_ = len(model.classes_)
     model.input_shape_ = (height, width, channels)
-    model.pixel_range_ = (float(low), float(high))
+    if fitted["pixel_range_"] is not None:
+        low, high = fitted["pixel_range_"]
+        model.pixel_range_ = (float(low), float(high))
     model.input_size_ = input_size
     model.finetune_ = fitted["finetune_"]
     model._network_params_at_fit = model._model_params()  # what a warm start must keep
@@ -485,29 +487,29 @@ def _tuples(params: dict) -> dict:
 def _check_config(config, path: Path) -> None:
     required = {
         "format", "format_version", "versions", "estimator", "params", "classes",
-        "label_type", "fitted", "architecture", "history", "sha256",
+        "label_type", "classes_dtype", "fitted", "architecture", "history", "sha256",
     }  # fmt: skip
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise ModelFileError(f"{str(path)!r} is not an sklimg model file.")
+    # The version first: another version may lay its contents out differently.
+    if config.get("format_version") != FORMAT_VERSION:
+        raise ModelFileError(
+            f"{str(path)!r} has format version {config.get('format_version')}; this sklimg "
+            f"reads version {FORMAT_VERSION}. Load it with the sklimg that saved it."
+        )
     missing = required - set(config)
     if missing:
         raise ModelFileError(f"{str(path)!r} lacks {sorted(missing)}; it is damaged.")
-    if config["format_version"] != FORMAT_VERSION:
-        raise ModelFileError(
-            f"{str(path)!r} has format version {config['format_version']}; this sklimg reads "
-            f"version {FORMAT_VERSION}. Load it with the sklimg that saved it."
-        )
     if config["estimator"] != "ImageClassifier":
         raise ModelFileError(
             f"{str(path)!r} holds an unknown estimator type {config['estimator']!r}."
         )
     if config["label_type"] not in _LABEL_TYPES:
         raise ModelFileError(f"{str(path)!r} has an unknown label type {config['label_type']!r}.")
-    dtype = config.get("classes_dtype")
-    if dtype is not None:
-        try:
-            kind = np.dtype(dtype).kind if isinstance(dtype, str) else None
-        except (TypeError, ValueError):
-            kind = None
-        if kind is None or kind not in _CLASS_DTYPE_KINDS:  # no structures, dates, bytes
-            raise ModelFileError(f"{str(path)!r} has an unknown classes dtype {dtype!r}.")
+    dtype = config["classes_dtype"]
+    try:
+        kind = np.dtype(dtype).kind if isinstance(dtype, str) else None
+    except (TypeError, ValueError):
+        kind = None
+    if kind is None or kind not in _CLASS_DTYPE_KINDS:  # no structures, dates, bytes
+        raise ModelFileError(f"{str(path)!r} has an unknown classes dtype {dtype!r}.")

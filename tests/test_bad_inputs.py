@@ -6,7 +6,6 @@ from functools import partial
 import numpy as np
 import pytest
 import torch
-from skorch.callbacks import EpochScoring
 
 import sklimg
 from sklimg import ImageClassifier
@@ -62,6 +61,8 @@ CASES = [
     ("2-D labels", fit(y=np.zeros((12, 2))), ImageInputError, "1-D with one label per image"),
     ("a missing string label", fit(y=np.array(["a", "b"] * 5 + ["a", np.nan], dtype=object)),
      ImageInputError, r"y has 1 missing labels \(None or NaN\)"),
+    ("str and bytes labels", fit(y=np.array(["a", b"b"] * 6, dtype=object)), ImageInputError,
+     r"mixes strings with other types \(\['bytes', 'string'\]\)"),
     ("labels of mixed types", fit(y=np.array([0, "a"] * 6, dtype=object)), ImageInputError,
      r"mixes strings with other types \(\['int', 'string'\]\)"),
     # --- the estimator: images
@@ -86,12 +87,13 @@ CASES = [
     ('tta="mirror"', fit(tta="mirror"), InvalidParameterError, "'tta' parameter"),
     ("tta, classical backbone", fit(backbone="pixels", tta="flip"), ValueError, "has no network"),
     ("input_size=True", fit(input_size=True), ValueError, "input_size must be 'auto', an int"),
-    ("a callback that is not one", fit(callbacks=[3]), TypeError, "skorch Callback instances"),
-    ("a callback class", fit(callbacks=[EpochScoring]), TypeError, "pass an instance"),
+    ("a callback that is not one", fit(callbacks=[3]), TypeError,
+     r"skorch Callbacks \(instances or classes\)"),
+    ("a class that is no callback", fit(callbacks=[dict]), TypeError, "got <class 'dict'>"),
     ("LBFGS with weight decay", fit(optimizer=torch.optim.LBFGS), ValueError,
      "LBFGS has no weight_decay; set weight_decay=0"),
     ("checkpoint_dir is a file", lambda: fit(checkpoint_dir=TEXT_FILE)(), ValueError,
-     "cannot be used as a folder"),
+     "cannot be a folder: .* is a file"),
     ("memory is a file", lambda: fit(memory=TEXT_FILE)(), ValueError, "is a file; pass a folder"),
     # --- predicting
     ("predict before fit", lambda: ImageClassifier().predict(IMAGES), NotFitted, "fit"),

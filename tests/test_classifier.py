@@ -377,8 +377,10 @@ def test_pixels_on_another_scale_at_predict_warn(small_digits):
     assert clf.pixel_range_ == (0.0, 1.0)
     clf.predict(pixels)  # the same scale: silent (warnings are errors in the tests)
     clf.predict(X)  # floats in [0, 1]: what uint8 pixels become
-    with pytest.warns(PixelRangeWarning, match=r"\[0, 1\] .* range over \[0, 255\]"):
+    with pytest.warns(PixelRangeWarning, match=r"\[0, 1\] .* range over \[0, 255\]") as seen:
         clf.predict(pixels.astype(np.int64))
+    assert seen[0].filename == __file__  # points at the caller's line, not sklimg's
     wide = ImageClassifier(**FAST).fit(X * 255, y)
     with pytest.warns(PixelRangeWarning, match=r"fitted on pixels in \[0, 255\]"):
         wide.predict(X)
+    wide.predict(np.minimum(np.round(X * 255), 1.0))  # a dark 0-255 image: whole values

@@ -412,3 +412,26 @@ def test_classes_dtype_from_a_file_is_checked(fitted, tmp_path, dtype):
     _reseal(path)
     with pytest.raises(ModelFileError, match="unknown classes dtype"):
         sklimg.load(path)
+
+
+def test_files_of_another_version_say_so_before_anything_else(fitted, tmp_path):
+    clf, _ = fitted
+    path = sklimg.save(clf, tmp_path / "model.sklimg")
+
+    def version_1(raw):  # its digest field had another name
+        config = json.loads(raw)
+        config["weights_sha256"] = config.pop("sha256")
+        return json.dumps({**config, "format_version": 1}).encode()
+
+    _rewrite(path, "sklimg.json", version_1)
+    with pytest.raises(ModelFileError, match="format version 1; this sklimg reads version 2"):
+        sklimg.load(path)
+
+
+def test_a_model_fitted_before_pixel_ranges_were_kept_saves_and_loads(fitted, tmp_path):
+    clf, X = fitted
+    old = pickle.loads(pickle.dumps(clf))
+    del old.pixel_range_
+    loaded = sklimg.load(sklimg.save(old, tmp_path / "old.sklimg"))
+    assert not hasattr(loaded, "pixel_range_")
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))

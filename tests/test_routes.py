@@ -338,3 +338,24 @@ def test_cache_keys_files_by_content_and_preprocessing(tmp_path, computed, pretr
     Image.fromarray(np.zeros((12, 12), dtype=np.uint8)).save(paths[0])  # a changed file
     extractor.fit_transform(Resize(8).fit_transform(paths))
     assert computed["n"] == 25
+
+
+def test_warm_start_on_cached_features_uses_the_trained_backbone(small_digits, monkeypatch):
+    # The head goes on learning from the features the fitted network computes, not
+    # from a backbone built afresh (new statistics, new random weights).
+    import sklimg.classifier
+
+    X, y = small_digits
+    seen = []
+    real = sklimg.classifier.extract_features
+
+    def spy(network, images, **kwargs):
+        seen.append(network)
+        return real(network, images, **kwargs)
+
+    monkeypatch.setattr(sklimg.classifier, "extract_features", spy)
+    clf = ImageClassifier("test_cnn", finetune="head", max_epochs=1, warm_start=True)
+    clf.fit(X, y).fit(X * 0.5, y)
+    assert len(seen) == 2 and seen[1].backbone is clf.net_.module_.backbone
+    assert seen[1].adapter is clf.net_.module_.adapter and seen[1].backbone_frozen
+    assert not any(m.training for m in clf.net_.module_.backbone.modules())  # still frozen

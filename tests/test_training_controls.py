@@ -157,3 +157,20 @@ def test_optimizers_without_weight_decay_and_numpy_sizes(small_digits):
         input_size=np.int64(12), random_state=0,
     ).fit(X[:32], y[:32])  # fmt: skip
     assert clf.input_size_ == (12, 12) and np.isfinite(clf.history_[-1, "train_loss"])
+
+
+def test_callback_classes_and_optimizers_taking_keywords(small_digits):
+    from skorch.callbacks import Callback
+
+    class Noop(Callback):  # skorch instantiates callback classes itself
+        pass
+
+    class MyAdamW(torch.optim.AdamW):
+        def __init__(self, params, **kwargs):
+            super().__init__(params, **kwargs)
+
+    X, y = small_digits
+    clf = ImageClassifier("test_cnn", max_epochs=1, callbacks=[Noop], optimizer=MyAdamW)
+    clf.fit(X[:64], y[:64])
+    assert clf.net_.optimizer_.param_groups[0]["weight_decay"] == 5e-4
+    assert any(isinstance(cb, Noop) for _, cb in clf.net_.callbacks_)

@@ -290,6 +290,11 @@ class DeepFeatures(TransformerMixin, BaseEstimator):
         -------
         features : ndarray of shape (n, n_features_out), float32
         """
+        return self._transform(X, tta=self.tta)
+
+    def _transform(self, X, *, tta: str | None) -> np.ndarray:
+        # transform with another tta, for a classifier whose head was fitted on
+        # single-view features (without copying or changing this extractor).
         check_is_fitted(self)
         images = as_images(X)
         check_same_shape(sample_images(images, 1), self.input_shape_, type(self).__name__)
@@ -300,13 +305,13 @@ class DeepFeatures(TransformerMixin, BaseEstimator):
             device=resolve_device(self.device),
             num_workers=self.num_workers,
             memory=self.memory,
-            tta=self.tta,
+            tta=tta,
         )
 
     def __getstate__(self):
         # Pickle the network from the CPU, so a model fitted on a GPU loads without one
         # (transform moves it to its device again).
-        state = super().__getstate__()
+        state = dict(super().__getstate__())  # a copy: it can be this object's __dict__
         network = state.get("network_")
         if network is not None and any(
             t.device.type != "cpu" for t in network.state_dict().values()

@@ -400,7 +400,7 @@ def check_labels(y, n_samples: int) -> np.ndarray:
                 f"y has {missing} missing labels (None or NaN); remove those images or give "
                 f"them a label."
             )
-        kinds = {"string" if isinstance(v, (str, bytes)) else type(v).__name__ for v in y}
+        kinds = {"string" if isinstance(v, str) else type(v).__name__ for v in y}
         if "string" in kinds and len(kinds) > 1:
             raise ImageInputError(
                 f"y mixes strings with other types ({sorted(kinds)}); use one type for the "
@@ -512,8 +512,9 @@ def check_same_range(images: np.ndarray, fitted_range: tuple[float, float], owne
     -----
     PixelRangeWarning
         If the training images lay in [0, 1] (within 0.5) and these exceed 2, or the
-        training images were non-negative up to 100 or more (0-255 floats) and these lie
-        in [0, 1.5]. Other scales (e.g. normalised images) are not judged.
+        training images were non-negative up to 100 or more (0-255 floats) and these
+        lie in [0, 1.5] with fractional values (a dark 0-255 image has whole ones).
+        Other scales (e.g. normalised images) are not judged.
     """
     from sklimg.exceptions import PixelRangeWarning
 
@@ -521,7 +522,9 @@ def check_same_range(images: np.ndarray, fitted_range: tuple[float, float], owne
     fitted_low, fitted_high = fitted_range
     unit_at_fit = fitted_low >= -0.5 and fitted_high <= 1.5
     bytes_at_fit = fitted_low >= 0 and fitted_high >= 100
-    if (unit_at_fit and high > 2) or (bytes_at_fit and low >= 0 and 0 < high <= 1.5):
+    if (unit_at_fit and high > 2) or (
+        bytes_at_fit and low >= 0 and 0 < high <= 1.5 and not np.all(images == np.round(images))
+    ):
         import warnings
 
         warnings.warn(
@@ -530,5 +533,18 @@ def check_same_range(images: np.ndarray, fitted_range: tuple[float, float], owne
             f"the predictions will be meaningless. Give the images as at fit, e.g. uint8 "
             f"0-255 pixels, or floats scaled the same way.",
             PixelRangeWarning,
-            stacklevel=3,
+            stacklevel=_caller_stacklevel(),
         )
+
+
+def _caller_stacklevel() -> int:
+    """The ``stacklevel`` of the first frame outside sklimg: the user's call, however
+    deep inside sklimg the warning is raised."""
+    import os
+    import sys
+
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
