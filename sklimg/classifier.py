@@ -1057,8 +1057,16 @@ def _dataset(images, y: torch.Tensor | None = None):
     return ImageTensorDataset(images_to_tensor(images), y)
 
 
-def _check_validation_split(y_encoded: np.ndarray, n_classes: int, fraction) -> None:
-    """Fail before training when a stratified hold-out of ``fraction`` is impossible."""
+def _check_validation_split(
+    y_encoded: np.ndarray,
+    n_classes: int,
+    fraction,
+    *,
+    option: str = "validation_fraction=",
+    without: str = "validation_fraction=None and early_stopping=False",
+) -> None:
+    """Fail before training when a stratified hold-out of ``fraction`` is impossible;
+    ``option`` and ``without`` name the setting in the message (the CLI's flags)."""
     if not fraction:
         return
     n = len(y_encoded)
@@ -1066,8 +1074,8 @@ def _check_validation_split(y_encoded: np.ndarray, n_classes: int, fraction) -> 
     smallest = int(np.bincount(y_encoded, minlength=n_classes).min())
     if smallest < 2 or n_valid < n_classes or n - n_valid < n_classes:
         raise ImageInputError(
-            f"Cannot hold out a stratified validation_fraction={fraction} of {n} images "
-            f"in {n_classes} classes (the smallest class has {smallest} images): each "
-            f"class needs an image on both sides. Use more images, a larger "
-            f"validation_fraction, or validation_fraction=None and early_stopping=False."
+            f"Cannot hold out a stratified {option}{fraction} of {n} images in "
+            f"{n_classes} classes (the smallest class has {smallest} images): each class "
+            f"needs an image on both sides. Use more images, a larger "
+            f"{option.rstrip('= ')}, or {without}."
         )

@@ -619,6 +619,15 @@ def _train(args: argparse.Namespace) -> int:
     paths, labels = load_image_folder(args.data_dir)
     images, size, channels = _training_images(paths, args.data_dir, args.image_size)
     classes = sorted(set(labels.tolist()))
+    from sklimg.classifier import _check_validation_split
+
+    _check_validation_split(
+        np.searchsorted(classes, labels),
+        len(classes),
+        args.validation_fraction,
+        option="--validation-fraction ",
+        without="leave --validation-fraction out",
+    )
     if not args.quiet:
         shown = ", ".join(classes[:10]) + (", ..." if len(classes) > 10 else "")
         print(

@@ -389,6 +389,7 @@ def bad(tmp_path_factory):
     Image.new("RGB", (16, 12)).save(root / "mixed" / "red" / "big.png")
     write_folder(root / "corrupt", n=2)
     (root / "corrupt" / "red" / "broken.png").write_bytes(b"\x89PNG not really")
+    write_folder(root / "tiny", n=2)
     (root / "notes.txt").write_text("hello\n")
     joblib.dump({"a": 1}, root / "dict.joblib")
     joblib.dump({"a": 1}, root / "dict.joblib.z", compress=3)
@@ -407,6 +408,14 @@ def bad(tmp_path_factory):
         (["train", "{bad}/mixed"], "differ in size (2 sizes among 7 images)"),
         (["train", "{bad}/mixed"], "Pass --image-size"),
         (["train", "{bad}/corrupt"], "broken.png"),
+        (
+            ["train", "{bad}/tiny", "--validation-fraction", "0.2"],
+            "stratified --validation-fraction 0.2 of 6 images",
+        ),
+        (
+            ["train", "{bad}/tiny", "--validation-fraction", "0.2"],
+            "leave --validation-fraction out",
+        ),
         (["train", "{bad}/flat", "--backbone", "resnet19"], "Did you mean 'resnet18'"),
         (["train", "{bad}/flat", "--backbone", "hog"], "--format joblib"),
         (["train", "{bad}/flat", "--out", "{bad}/nowhere/m.sklimg"], "'{bad}/nowhere' does not"),
