@@ -202,6 +202,11 @@ def image_to_float(image: np.ndarray) -> np.ndarray:
     return image.astype(np.float32, copy=False)
 
 
+def evenly_spaced(n: int, k: int) -> np.ndarray:
+    """Up to ``k`` evenly spaced positions among ``n`` images, first and last included."""
+    return np.unique(np.linspace(0, n - 1, min(k, n)).astype(int))
+
+
 def sample_images(images, n: int = LAZY_SAMPLE) -> np.ndarray:
     """The images before augmentation: in memory as they are; otherwise up to ``n``
     evenly spaced images decoded (float32 in [0, 1]), to learn the shape and the pixel
@@ -210,7 +215,7 @@ def sample_images(images, n: int = LAZY_SAMPLE) -> np.ndarray:
         images = images.without_random()
     if isinstance(images, np.ndarray):
         return images
-    indices = np.unique(np.linspace(0, len(images) - 1, min(n, len(images))).astype(int))
+    indices = evenly_spaced(len(images), n)
     decoded = []
     for i in indices:
         image = images.load(int(i))

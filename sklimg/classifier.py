@@ -892,8 +892,10 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------- predict
     def _images(self, X):
-        """Validated images for prediction, of the size and channels seen at fit."""
+        """Validated images for prediction, of the size and channels seen at fit (and
+        ``tta``, which may have been set after fit)."""
         check_is_fitted(self)
+        self._check_tta(self.backbone_spec_)
         images = as_images(X, image_shape=self.image_shape)
         sample = sample_images(images, 1)
         check_same_shape(sample, self.input_shape_, type(self).__name__)
@@ -930,7 +932,6 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             for a scikit-learn ``Pipeline``.
         """
         images = self._images(X)
-        self._check_tta(self.backbone_spec_)
         if hasattr(self, "head_"):
             return self.head_.predict_proba(self._features(images)).astype(np.float64)
         # For this call: tta, and workers suited to this input (a model fitted on arrays
@@ -978,7 +979,6 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             As the head's ``decision_function`` gives them.
         """
         images = self._images(X)
-        self._check_tta(self.backbone_spec_)
         return self.head_.decision_function(self._features(images))
 
     def predict(self, X) -> np.ndarray:
@@ -996,7 +996,6 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         """
         if hasattr(self, "head_"):
             images = self._images(X)
-            self._check_tta(self.backbone_spec_)
             return np.asarray(self.head_.predict(self._features(images)))
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]

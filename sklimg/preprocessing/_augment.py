@@ -24,7 +24,7 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from torchvision.transforms import v2
 
-from sklimg._lazy import LazyImages
+from sklimg._lazy import LazyImages, evenly_spaced
 from sklimg.exceptions import ImageInputError
 from sklimg.preprocessing._base import _ImageToImageMixin
 from sklimg.utils._sklearn_compat import Interval, StrOptions, _fit_context
@@ -292,7 +292,7 @@ def _pixel_range(images) -> tuple[float, float, str] | None:
         images = images.without_random()
     if isinstance(images, LazyImages):
         n = len(images)
-        indices = np.unique(np.linspace(0, n - 1, min(_RANGE_SAMPLE, n)).astype(int))
+        indices = evenly_spaced(n, _RANGE_SAMPLE)
         images = [images.load(int(i)) for i in indices]
         where = f" ({len(indices)} of {n} checked)"
     elif isinstance(images, np.ndarray):

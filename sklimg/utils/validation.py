@@ -7,13 +7,16 @@ for grayscale and ``(n_samples, height, width, channels)`` otherwise.
 from __future__ import annotations
 
 import math
+import os
+import sys
+import warnings
 from collections.abc import Sequence
 from numbers import Integral
 
 import numpy as np
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 
-from sklimg.exceptions import ImageDtypeError, ImageInputError
+from sklimg.exceptions import ImageDtypeError, ImageInputError, PixelRangeWarning
 
 __all__ = [
     "as_images",
@@ -73,19 +76,17 @@ def check_image_shape_param(image_shape) -> tuple[int, ...] | None:
 def mismatch_fix(first: tuple[int, ...], other: tuple[int, ...]) -> str:
     """The steps that make images of shapes ``(H, W[, C])`` agree, for error messages."""
     channels = [shape[2] if len(shape) > 2 else 1 for shape in (first, other)]
-    steps = []
+    fixes = []  # (what differs, the step that aligns it)
     if channels[0] != channels[1]:
-        steps.append("ToRGB()")
+        fixes.append(("channels (ToRGB or Grayscale)", "ToRGB()"))
     if tuple(first[:2]) != tuple(other[:2]):
-        steps.append("Resize((64, 64))")
-    if not steps:
+        fixes.append(("size", "Resize((64, 64))"))
+    if not fixes:
         return "Give every image the same shape."
-    what = " and ".join(
-        {"ToRGB()": "channels (ToRGB or Grayscale)", "Resize((64, 64))": "size"}[s] for s in steps
-    )
     return (
-        f"Give them the same {what} with sklimg.preprocessing steps before the "
-        f"classifier, e.g. make_pipeline({', '.join(steps)}, ImageClassifier())."
+        f"Give them the same {' and '.join(what for what, _ in fixes)} with "
+        f"sklimg.preprocessing steps before the classifier, e.g. "
+        f"make_pipeline({', '.join(step for _, step in fixes)}, ImageClassifier())."
     )
 
 
@@ -516,8 +517,6 @@ def check_same_range(images: np.ndarray, fitted_range: tuple[float, float], owne
         lie in [0, 1.5] with fractional values (a dark 0-255 image has whole ones).
         Other scales (e.g. normalised images) are not judged.
     """
-    from sklimg.exceptions import PixelRangeWarning
-
     low, high = pixel_range(images)
     fitted_low, fitted_high = fitted_range
     unit_at_fit = fitted_low >= -0.5 and fitted_high <= 1.5
@@ -525,8 +524,6 @@ def check_same_range(images: np.ndarray, fitted_range: tuple[float, float], owne
     if (unit_at_fit and high > 2) or (
         bytes_at_fit and low >= 0 and 0 < high <= 1.5 and not np.all(images == np.round(images))
     ):
-        import warnings
-
         warnings.warn(
             f"{owner} was fitted on pixels in [{fitted_range[0]:.3g}, {fitted_high:.3g}] "
             f"(uint8 counts as [0, 1]) but these images range over [{low:.3g}, {high:.3g}]: "
@@ -540,9 +537,6 @@ def check_same_range(images: np.ndarray, fitted_range: tuple[float, float], owne
 def _caller_stacklevel() -> int:
     """The ``stacklevel`` of the first frame outside sklimg: the user's call, however
     deep inside sklimg the warning is raised."""
-    import os
-    import sys
-
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
     frame, level = sys._getframe(1), 1
     while frame is not None and frame.f_code.co_filename.startswith(package):
