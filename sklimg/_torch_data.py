@@ -14,6 +14,8 @@ on the classifier's ``random_state`` only, not on the number of workers.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, Subset
@@ -26,6 +28,7 @@ __all__ = [
     "ImageBatchLoader",
     "ImageTensorDataset",
     "LazyImageDataset",
+    "WeightedTargets",
     "image_data_loader",
     "images_to_tensor",
 ]
@@ -36,25 +39,50 @@ def images_to_tensor(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
 
 
-class ImageTensorDataset(Dataset):
-    """Images as one tensor ``(N, C, H, W)``, with optional integer labels."""
+class WeightedTargets(NamedTuple):
+    """A batch's labels with a weight per image (``fit(..., sample_weight=...)``).
 
-    def __init__(self, X: torch.Tensor, y: torch.Tensor | None = None) -> None:
+    Only the net's loss reads the weights; callbacks are given the labels alone.
+    """
+
+    y: torch.Tensor
+    weight: torch.Tensor
+
+
+def _targets(y: torch.Tensor | None, weight: torch.Tensor | None, idx):
+    """The labels (with weights, when there are) of the images at ``idx``."""
+    if y is None:
+        return None
+    return y[idx] if weight is None else WeightedTargets(y[idx], weight[idx])
+
+
+class ImageTensorDataset(Dataset):
+    """Images as one tensor ``(N, C, H, W)``, with optional integer labels and optional
+    weights per image (float32, which :class:`ImageBatchLoader` batches with the labels
+    as :class:`WeightedTargets`)."""
+
+    def __init__(
+        self,
+        X: torch.Tensor,
+        y: torch.Tensor | None = None,
+        weight: torch.Tensor | None = None,
+    ) -> None:
         self.X = X
         self.y = y
+        self.weight = weight
 
     def __len__(self) -> int:
         return len(self.X)
 
     def __getitem__(self, i):
-        return self.X[i], (self.y[i] if self.y is not None else torch.tensor(0))
+        if self.y is None:
+            return self.X[i], torch.tensor(0)
+        return self.X[i], _targets(self.y, self.weight, i)
 
     def __getitems__(self, indices: list[int]):
         # A DataLoader fetches a whole batch with one index_select (see image_data_loader).
         idx = torch.as_tensor(indices, dtype=torch.long)
-        return self.X.index_select(0, idx), (
-            self.y.index_select(0, idx) if self.y is not None else None
-        )
+        return self.X.index_select(0, idx), _targets(self.y, self.weight, idx)
 
 
 class _Failed:
@@ -71,9 +99,15 @@ class LazyImageDataset(Dataset):
     Items are requested as ``(index, epoch_seed)`` by :class:`ImageBatchLoader`.
     """
 
-    def __init__(self, images: LazyImages, y: torch.Tensor | None = None) -> None:
+    def __init__(
+        self,
+        images: LazyImages,
+        y: torch.Tensor | None = None,
+        weight: torch.Tensor | None = None,
+    ) -> None:
         self.images = images
         self.y = y
+        self.weight = weight
 
     def __len__(self) -> int:
         return len(self.images)
@@ -103,8 +137,7 @@ class LazyImageDataset(Dataset):
             image = image[..., None]
         # A copy: decoded images can be read-only views, which torch does not accept.
         tensor = torch.from_numpy(np.array(image_to_float(image).transpose(2, 0, 1)))
-        label = self.y[i] if self.y is not None else None
-        return tensor, label, i
+        return tensor, _targets(self.y, self.weight, i), i
 
 
 def _collate(items):
@@ -121,8 +154,15 @@ def _collate(items):
                 f"{mismatch_fix(*hwc)}"
             )
     X = torch.stack([tensor for tensor, _, _ in items])
-    y = torch.stack([label for _, label, _ in items]) if items[0][1] is not None else None
-    return X, y
+    labels = [label for _, label, _ in items]
+    if labels[0] is None:
+        return X, None
+    if isinstance(labels[0], WeightedTargets):
+        return X, WeightedTargets(
+            torch.stack([label.y for label in labels]),
+            torch.stack([label.weight for label in labels]),
+        )
+    return X, torch.stack(labels)
 
 
 def _base_and_indices(dataset) -> tuple[Dataset, torch.Tensor | None]:
@@ -199,16 +239,16 @@ class ImageBatchLoader:
         return self._iter_lazy()
 
     def _iter_tensor(self):
-        X, y = self._base.X, self._base.y
+        X, y, weight = self._base.X, self._base.y, self._base.weight
         n = len(self.dataset)
         order = self._order()
         for b in range(len(self)):
             lo, hi = b * self.batch_size, min((b + 1) * self.batch_size, n)
             if order is None:
-                yield X[lo:hi], (y[lo:hi] if y is not None else None)
+                yield X[lo:hi], _targets(y, weight, slice(lo, hi))
             else:
                 idx = order[lo:hi]
-                yield X.index_select(0, idx), (y.index_select(0, idx) if y is not None else None)
+                yield X.index_select(0, idx), _targets(y, weight, idx)
 
     def key_batches(self) -> list[list]:
         """This epoch's batches as lists of dataset keys: indices in memory,

@@ -29,11 +29,12 @@ from skorch.callbacks import (
 )
 from skorch.dataset import ValidSplit, unpack_data
 from skorch.hf import AccelerateMixin
-from skorch.utils import to_device
+from skorch.utils import to_device, to_tensor
 from torch import nn
+from torch.nn import functional as F
 
 from sklimg._network import recompute_batchnorm_stats, trainable_batchnorms
-from sklimg._torch_data import ImageBatchLoader, image_data_loader
+from sklimg._torch_data import ImageBatchLoader, WeightedTargets, image_data_loader
 from sklimg._tta import average_over_views
 from sklimg.exceptions import TrainingDivergedError
 
@@ -93,6 +94,31 @@ class InferenceModeNet(NeuralNetClassifier):
             with torch.autocast("cuda", dtype=torch.bfloat16):
                 return super().infer(x, **fit_params).float()
         return super().infer(x, **fit_params)
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        if not isinstance(y_true, WeightedTargets):
+            return super().get_loss(y_pred, y_true, X=X, training=training)
+        # Weights per image (fit's sample_weight), scaled to a mean of 1 over the
+        # training images: with equal weights this is the criterion's own mean, which
+        # divides by the class weights of the batch's labels (or their count).
+        criterion = self.criterion_
+        y, weight = (to_tensor(t, device=self.device) for t in y_true)
+        losses = F.cross_entropy(
+            y_pred,
+            y,
+            weight=criterion.weight,
+            label_smoothing=criterion.label_smoothing,
+            reduction="none",
+        )
+        total = criterion.weight[y].sum() if criterion.weight is not None else len(y)
+        return (losses * weight).sum() / total
+
+    def notify(self, method_name, **cb_kwargs):
+        # Callbacks (skorch's scoring among them) see a batch's labels, not its weights.
+        batch = cb_kwargs.get("batch")
+        if batch is not None and isinstance(batch[1], WeightedTargets):
+            cb_kwargs["batch"] = (batch[0], batch[1].y)
+        return super().notify(method_name, **cb_kwargs)
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         # skorch ends training quietly on Ctrl-C; remember it so the classifier can

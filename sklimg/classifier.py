@@ -13,11 +13,11 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, clone, is_classifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, has_fit_parameter
 from skorch.history import History
 from torch import nn
 
@@ -55,6 +55,7 @@ from sklimg.utils.validation import (
     check_labels,
     check_same_range,
     check_same_shape,
+    check_sample_weight,
     pixel_range,
 )
 
@@ -424,7 +425,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Train the network on images ``X`` with labels ``y``.
 
         Parameters
@@ -436,6 +437,12 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             list of paths), decoded batch by batch in DataLoader workers.
         y : array-like of shape (n_samples,)
             Class labels of any type.
+        sample_weight : array-like of shape (n_samples,) or None, default=None
+            Weight of each image (non-negative; 0 ignores an image). A neural head
+            weighs each image's loss (scaled to a mean weight of 1, so only the ratios
+            matter; combined with ``class_weight``); a scikit-learn head is fitted
+            with them (in a ``Pipeline`` head, each step whose ``fit`` takes them).
+            The validation loss is weighted too.
 
         Returns
         -------
@@ -449,6 +456,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         """
         images = as_images(X, image_shape=self.image_shape)
         y = check_labels(y, len(images))
+        sample_weight = check_sample_weight(sample_weight, len(images))
         self._check_params()
         device = self._device()
         spec = resolve_backbone(self.backbone)
@@ -457,7 +465,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         if self.head is not None or spec.kind == "classical":
             self._check_tta(spec)
             with seeded(seed, device):
-                self._fit_features(spec, images, sample, y, device, seed)
+                self._fit_features(spec, images, sample, y, sample_weight, device, seed)
             return self
 
         continuing = self.warm_start and hasattr(self, "net_")
@@ -470,7 +478,10 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         validation_fraction = self._validation_fraction()
         _check_validation_split(y_encoded, len(classes), validation_fraction)
         train_images = self._augmented(images)
-        dataset = _dataset(train_images, torch.from_numpy(y_encoded))
+        weight = None
+        if sample_weight is not None:
+            weight = torch.from_numpy((sample_weight / sample_weight.mean()).astype(np.float32))
+        dataset = _dataset(train_images, torch.from_numpy(y_encoded), weight)
         with seeded(seed, device):
             if continuing:
                 # The trained network goes on learning, under the current training
@@ -520,7 +531,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                     num_workers=self.num_workers,
                     memory=self.memory,
                 )
-                dataset = ImageTensorDataset(torch.from_numpy(features), dataset.y)
+                dataset = ImageTensorDataset(torch.from_numpy(features), dataset.y, weight)
                 module = HeadOnly(network)
             scale = self.backbone_lr_scale
             if scale is None:
@@ -636,7 +647,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         # Large batches predict faster; bounded to 2**20 input pixels per batch.
         return max(self.batch_size, min(1024, 2**20 // math.prod(input_size)))
 
-    def _fit_features(self, spec, images, sample, y, device, seed) -> None:
+    def _fit_features(self, spec, images, sample, y, sample_weight, device, seed) -> None:
         """Frozen features computed once, then a scikit-learn head fitted on them."""
         if self.augment is not None:
             raise ValueError(
@@ -655,6 +666,10 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                 "scikit-learn head; your head has its own. Set it there, e.g. "
                 "head=LogisticRegression(class_weight='balanced'), and class_weight=None."
             )
+        classes = np.unique(y)
+        self._class_weights(classes, y)  # the neural route's checks, for the default head
+        head = clone(self.head) if self.head is not None else default_head()
+        fit_params = _head_fit_params(head, sample_weight)
         if spec.kind == "classical":
             extractor = spec.build(in_chans=sample.shape[-1], **(self.backbone_kwargs or {}))
             extractor.fit(images[:1])
@@ -673,13 +688,9 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                 random_state=seed,
             )
             features = extractor.fit_transform(images)
-        classes = np.unique(y)
-        self._class_weights(classes, y)  # the neural route's checks, for the default head
-        if self.head is not None:
-            head = clone(self.head)
-        else:
-            head = default_head().set_params(logisticregression__class_weight=self.class_weight)
-        head.fit(features, y)
+        if self.head is None:
+            head.set_params(logisticregression__class_weight=self.class_weight)
+        head.fit(features, y, **fit_params)
         self._set_fitted(
             None,
             dict(
@@ -1049,11 +1060,31 @@ def default_head():
     return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
 
 
-def _dataset(images, y: torch.Tensor | None = None):
+def _head_fit_params(head, sample_weight: np.ndarray | None) -> dict:
+    """``fit`` keywords giving ``sample_weight`` to a scikit-learn head: to the head,
+    or to each step of a ``Pipeline`` head that takes it. Raises when the head (a
+    pipeline's last step) cannot take it."""
+    if sample_weight is None:
+        return {}
+    steps = head.steps if isinstance(head, Pipeline) else [(None, head)]
+    if not has_fit_parameter(steps[-1][1], "sample_weight"):
+        raise ValueError(
+            f"sample_weight needs a head whose fit takes sample_weight; {steps[-1][1]!r} "
+            f"does not. Use a head that does (e.g. LogisticRegression(), SVC()), or "
+            f"head=None for a neural head."
+        )
+    return {
+        "sample_weight" if name is None else f"{name}__sample_weight": sample_weight
+        for name, step in steps
+        if step not in (None, "passthrough") and has_fit_parameter(step, "sample_weight")
+    }
+
+
+def _dataset(images, y: torch.Tensor | None = None, weight: torch.Tensor | None = None):
     """The torch dataset for in-memory images (one tensor) or lazy ones (per item)."""
     if isinstance(images, LazyImages):
-        return LazyImageDataset(images, y)
-    return ImageTensorDataset(images_to_tensor(images), y)
+        return LazyImageDataset(images, y, weight)
+    return ImageTensorDataset(images_to_tensor(images), y, weight)
 
 
 def _check_validation_split(

@@ -57,6 +57,16 @@ def test_trains_and_predicts_through_an_accelerator(digits, tmp_path):
     assert clone(clf).accelerator is not None
 
 
+def test_weights_per_image_reach_the_accelerated_loss(digits):
+    X_train, y_train, X_test, _ = digits
+    accelerator = accelerate.Accelerator(cpu=True)
+    weights = np.where(y_train == 3, 0.0, 1.0)  # images of 3 are not learned
+    clf = ImageClassifier(**PARAMS, accelerator=accelerator, validation_fraction=0.2)
+    clf.fit(X_train, y_train, sample_weight=weights)
+    assert (clf.predict(X_test) == 3).sum() == 0
+    assert 0.5 < clf.history_[-1, "valid_acc"] <= 0.9  # labels, not weights, scored
+
+
 def test_bad_accelerator_settings_are_refused_before_training(digits):
     X_train, y_train, _, _ = digits
     accelerator = accelerate.Accelerator(cpu=True)

@@ -1,11 +1,14 @@
 """The image-aware estimator check suite over every public sklimg estimator."""
 
+import numpy as np
 import pytest
 
 from sklimg.utils._test_common import fast_instance
 from sklimg.utils.discovery import all_estimators
 from sklimg.utils.estimator_checks import (
     check_image_estimator,
+    check_sample_weights_bad_shape,
+    check_sample_weights_ones,
     make_image_data,
     parametrize_with_image_checks,
 )
@@ -34,6 +37,26 @@ def test_the_suite_catches_a_broken_estimator():
 
     with pytest.raises(AssertionError):
         check_image_estimator(SetsStateInInit())
+
+
+def test_the_suite_catches_mishandled_sample_weights():
+    from sklimg import ImageClassifier
+
+    class IgnoresWeights(ImageClassifier):
+        def fit(self, X, y, sample_weight=None):
+            return super().fit(X, y)
+
+    class SkewsWeights(ImageClassifier):
+        def fit(self, X, y, sample_weight=None):
+            if sample_weight is not None:
+                sample_weight = np.asarray(sample_weight) * (np.asarray(y) == y[0])
+            return super().fit(X, y, sample_weight=sample_weight)
+
+    params = dict(backbone="test_cnn", max_epochs=2, lr=0.01, random_state=0)
+    with pytest.raises(AssertionError, match="accepted too few sample weights"):
+        check_sample_weights_bad_shape("IgnoresWeights", IgnoresWeights(**params))
+    with pytest.raises(AssertionError, match="unit weights differ"):
+        check_sample_weights_ones("SkewsWeights", SkewsWeights(**params))
 
 
 def test_make_image_data_is_learnable_and_balanced():

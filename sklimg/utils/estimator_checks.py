@@ -24,6 +24,7 @@ from sklearn.base import clone, is_classifier
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import estimator_checks as skchecks
 from sklearn.utils import get_tags
+from sklearn.utils.validation import has_fit_parameter
 
 from sklimg.exceptions import ImageInputError
 
@@ -235,6 +236,31 @@ def check_classifier_learns(name, estimator_orig):
     assert est.score(X, y) >= 0.8, f"{name} did not learn an easy image task"
 
 
+def check_sample_weights_ones(name, estimator_orig):
+    """Weights of 1 for every image fit the same model as no weights."""
+    X, y = make_image_data()
+    est = clone(estimator_orig)
+    if "random_state" in est.get_params():
+        est.set_params(random_state=0)
+    unweighted = _outputs(clone(est).fit(X, y), X)
+    weighted = _outputs(clone(est).fit(X, y, sample_weight=np.ones(len(y))), X)
+    assert_allclose(
+        weighted, unweighted, rtol=1e-4, atol=1e-5, err_msg=f"{name}: unit weights differ"
+    )
+
+
+def check_sample_weights_bad_shape(name, estimator_orig):
+    """Weights of the wrong length or shape are refused."""
+    X, y = make_image_data()
+    for label, weights in (("too few", np.ones(len(y) - 1)), ("2-D", np.ones((len(y), 2)))):
+        try:
+            clone(estimator_orig).fit(X, y, sample_weight=weights)
+        except (ImageInputError, ValueError) as exc:
+            assert "sample_weight" in str(exc), f"{name}: the error does not name sample_weight"
+            continue
+        raise AssertionError(f"{name}.fit accepted {label} sample weights")
+
+
 def check_set_params_then_fit(name, estimator_orig):
     X, y = make_image_data()
     est = clone(estimator_orig).fit(X, y)
@@ -283,11 +309,19 @@ _CLASSIFIER_CHECKS = (
 )
 
 
+_SAMPLE_WEIGHT_CHECKS = (
+    check_sample_weights_ones,
+    check_sample_weights_bad_shape,
+)
+
+
 def _yield_checks(estimator) -> Iterator[Callable]:
     yield from _SKLEARN_DATA_FREE
     yield from _IMAGE_CHECKS
     if is_classifier(estimator):
         yield from _CLASSIFIER_CHECKS
+    if has_fit_parameter(estimator, "sample_weight"):
+        yield from _SAMPLE_WEIGHT_CHECKS
 
 
 def _check_name(check) -> str:

@@ -11,7 +11,7 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
@@ -26,6 +26,7 @@ __all__ = [
     "check_labels",
     "check_same_range",
     "check_same_shape",
+    "check_sample_weight",
     "pixel_range",
 ]
 
@@ -420,6 +421,76 @@ def check_labels(y, n_samples: int) -> np.ndarray:
             f"y has a single class ({_plain(classes[0])!r}); a classifier needs at least 2 classes."
         )
     return y
+
+
+def check_sample_weight(sample_weight, n_samples: int) -> np.ndarray | None:
+    """Validate weights per image, as ``fit(X, y, sample_weight=...)`` takes them.
+
+    Parameters
+    ----------
+    sample_weight : array-like of shape (n_samples,), number or None
+        A weight for each image; a number gives every image that weight. ``None``: all
+        images weigh the same.
+    n_samples : int
+        The number of images in ``X``.
+
+    Returns
+    -------
+    sample_weight : ndarray of shape (n_samples,), float64, or None
+
+    Raises
+    ------
+    ImageInputError
+        If the weights are not numbers, not 1-D, of another length than ``X``, NaN,
+        infinite or negative, or all zero.
+
+    Examples
+    --------
+    >>> from sklimg.utils.validation import check_sample_weight
+    >>> check_sample_weight([1, 2, 0], n_samples=3)
+    array([1., 2., 0.])
+    >>> check_sample_weight([1, -2, 0], n_samples=3)
+    Traceback (most recent call last):
+    ...
+    sklimg.exceptions.ImageInputError: sample_weight must be non-negative; ...
+    """
+    if sample_weight is None:
+        return None
+    if isinstance(sample_weight, Real) and not isinstance(sample_weight, bool):
+        sample_weight = np.full(n_samples, sample_weight, dtype=np.float64)
+    weights = np.asarray(sample_weight)
+    if weights.dtype == bool or weights.dtype.kind not in "iuf":
+        raise ImageInputError(
+            f"sample_weight must hold numbers; got dtype {weights.dtype}. Pass one float "
+            f"weight per image."
+        )
+    weights = weights.astype(np.float64)
+    if weights.ndim != 1:
+        raise ImageInputError(
+            f"sample_weight must be 1-D with one weight per image; got shape {weights.shape}."
+        )
+    if len(weights) != n_samples:
+        raise ImageInputError(
+            f"X has {n_samples} images but sample_weight has {len(weights)} weights; pass "
+            f"one weight per image."
+        )
+    if not np.isfinite(weights).all():
+        raise ImageInputError(
+            f"sample_weight must be finite; got {int((~np.isfinite(weights)).sum())} NaN or "
+            f"infinite weight(s)."
+        )
+    if (weights < 0).any():
+        raise ImageInputError(
+            f"sample_weight must be non-negative; got {int((weights < 0).sum())} negative "
+            f"weight(s), the smallest {weights.min():g}. Give images you want to ignore a "
+            f"weight of 0."
+        )
+    if not weights.any():
+        raise ImageInputError(
+            "sample_weight is zero for every image, which leaves nothing to learn from; "
+            "give some images a positive weight."
+        )
+    return weights
 
 
 def _plain(value):
