@@ -78,6 +78,9 @@ class InferenceModeNet(NeuralNetClassifier):
     #: Test-time augmentation of predictions (see sklimg._tta); set on the view the
     #: classifier predicts with. Validation scores during training never use it.
     tta = None
+    #: Built by ImageClassifier.partial_fit: one epoch per call, the optimizer's state
+    #: kept between calls.
+    incremental = False
 
     def predicting_with(self, **settings: Any) -> InferenceModeNet:
         """A shallow view of this net with ``settings`` (``tta``, loader parameters such

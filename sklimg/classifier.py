@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import warnings
@@ -97,6 +98,26 @@ def _head_has(method: str):
         return True
 
     return check
+
+
+def _can_partial_fit(clf) -> bool:
+    """An ``available_if`` check: a neural head always trains in parts; a scikit-learn
+    head only when it has ``partial_fit``."""
+    head = clf.head_ if hasattr(clf, "head_") else clf.head
+    if head is None:
+        try:
+            classical = resolve_backbone(clf.backbone).kind == "classical"
+        except (ValueError, TypeError):  # fit reports an unusable backbone
+            classical = False
+        if not classical:
+            return True
+        head = default_head()
+    if not hasattr(head, "partial_fit"):
+        raise AttributeError(
+            f"This ImageClassifier's head {head!r} has no partial_fit; use a head that "
+            f"does, e.g. SGDClassifier(loss='log_loss'), or head=None with a deep backbone."
+        )
+    return True
 
 
 class ImageClassifier(ClassifierMixin, BaseEstimator):
@@ -251,7 +272,8 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         ``history_`` grows. The labels must be among ``classes_``, and the parameters
         that define the network (``backbone``, ``pretrained``, ``weights``,
         ``backbone_kwargs``, ``image_shape``, ``head``, ``finetune``, ``input_size``)
-        must not change. See also ``checkpoint_dir``.
+        must not change. See also ``checkpoint_dir``, and :meth:`partial_fit` for
+        training one part of the data at a time.
 
     Notes
     -----
@@ -470,7 +492,14 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
 
         continuing = self.warm_start and hasattr(self, "net_")
         if continuing:
-            self._check_warm_start(sample, y)
+            self._check_continuing(sample, "warm_start=True")
+            unseen = np.setdiff1d(np.unique(y), self.classes_)
+            if len(unseen):
+                raise ImageInputError(
+                    f"warm_start=True continues training on the classes seen at the first "
+                    f"fit ({self.classes_.tolist()}); y has new labels {unseen.tolist()}. "
+                    f"Refit with warm_start=False to learn new classes."
+                )
             classes = self.classes_
         else:
             classes = np.unique(y)
@@ -478,10 +507,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         validation_fraction = self._validation_fraction()
         _check_validation_split(y_encoded, len(classes), validation_fraction)
         train_images = self._augmented(images)
-        weight = None
-        if sample_weight is not None:
-            weight = torch.from_numpy((sample_weight / sample_weight.mean()).astype(np.float32))
-        dataset = _dataset(train_images, torch.from_numpy(y_encoded), weight)
+        dataset = _dataset(train_images, torch.from_numpy(y_encoded), _loss_weights(sample_weight))
         with seeded(seed, device):
             if continuing:
                 # The trained network goes on learning, under the current training
@@ -490,35 +516,10 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                 finetune, input_size = self.finetune_, self.input_size_
                 uses_weights = self.pretrained or self.weights is not None
             else:
-                built = build_backbone(
-                    spec,
-                    sample,
-                    pretrained=self.pretrained,
-                    weights=self.weights,
-                    backbone_kwargs=self.backbone_kwargs,
-                    input_size=self.input_size,
+                network, input_size, uses_weights, finetune = self._new_network(
+                    spec, sample, device, len(classes)
                 )
-                network, history = built.network(len(classes)), None
-                input_size, uses_weights = built.input_size, built.pretrained
-                finetune = self.finetune
-                if finetune == "auto":
-                    finetune = "head" if uses_weights else "full"
-                # LBFGS flattens gradients with .view(), which channels-last tensors refuse.
-                if (
-                    device == "cpu"
-                    and spec.channels_last
-                    and self.optimizer is not torch.optim.LBFGS
-                ):
-                    network.use_channels_last()
-                if finetune in ("head", "gradual"):
-                    network.freeze_backbone()
-            if finetune == "gradual" and getattr(self.accelerator, "num_processes", 1) > 1:
-                raise ValueError(
-                    f'finetune="gradual" cannot run on {self.accelerator.num_processes} '
-                    f"processes: parameters unfrozen after DistributedDataParallel wraps "
-                    f'the network would not be synchronised. Use finetune="full" (with '
-                    f'backbone_lr_scale) or finetune="head", or train in one process.'
-                )
+                history = None
             module = network
             if finetune == "head" and not getattr(train_images, "random", False):
                 # Frozen backbone, no augmentation: each image's features are computed
@@ -531,64 +532,33 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                     num_workers=self.num_workers,
                     memory=self.memory,
                 )
-                dataset = ImageTensorDataset(torch.from_numpy(features), dataset.y, weight)
+                dataset = ImageTensorDataset(torch.from_numpy(features), dataset.y, dataset.weight)
                 module = HeadOnly(network)
-            scale = self.backbone_lr_scale
-            if scale is None:
-                scale = 0.1 if uses_weights else 1.0
-            height, width, channels = sample.shape[1:]
             checkpoint = None if continuing else self._checkpoint_to_resume(classes)
             n_train = len(y) - (
                 math.ceil(validation_fraction * len(y)) if validation_fraction else 0
             )
-            plan = TrainingPlan(
-                n_classes=len(classes),
+            plan = self._training_plan(
+                classes,
+                sample,
+                train_images,
                 device=device,
-                lr=self.lr,
-                optimizer=self.optimizer,
-                weight_decay=self.weight_decay,
-                lr_schedule=self.lr_schedule,
-                max_epochs=self.max_epochs,
-                batch_size=self.batch_size,
-                predict_batch_size=self._predict_batch_size(input_size),
-                class_weights=self._class_weights(classes, y),
-                label_smoothing=self.label_smoothing,
-                gradient_clip=self.gradient_clip,
+                finetune=finetune,
+                input_size=input_size,
+                uses_weights=uses_weights,
+                history=history,
                 validation_fraction=validation_fraction,
-                early_stopping=self.early_stopping,
-                patience=self.patience,
                 seed=seed,
-                verbose=self.verbose,
-                num_workers=default_num_workers(train_images, self.num_workers),
-                expected_shape=(channels, height, width),
-                backbone_lr_scale=scale if finetune in ("full", "gradual") else 1.0,
-                # Counted in epochs of history_, from the first fit.
-                unfreeze_after=(
-                    max(self.freeze_epochs, len(history or ())) if finetune == "gradual" else None
-                ),
+                class_weights=self._class_weights(classes, y),
                 steps_per_epoch=max(
                     1, n_train // self.batch_size + (n_train % self.batch_size > 1)
                 ),
                 first_epoch=len(checkpoint["history"]) if checkpoint else 0,
-                amp=self.amp,
-                compile=self.compile,
-                accelerator=self.accelerator,
-                checkpoint_dir=None if self.checkpoint_dir is None else str(self.checkpoint_dir),
-                checkpoint_tag=self._config_digest(classes),
-                callbacks=list(self.callbacks or []),
             )
             net = build_net(module, plan)
             # Fitted attributes are set once training has finished (or stopped with
             # weights worth keeping), never half-way.
-            fitted = dict(
-                classes_=classes,
-                n_classes_=len(classes),
-                backbone_spec_=spec,
-                input_shape_=(int(height), int(width), int(channels)),
-                pixel_range_=pixel_range(sample),
-                input_size_=input_size,
-                finetune_=finetune,
-            )
+            fitted = self._network_attributes(classes, spec, sample, input_size, finetune)
             if history is not None:
                 net.initialize()
                 net.history = History(list(history))
@@ -605,6 +575,293 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             else:
                 self._train(net, dataset, y_encoded, fitted=fitted, network=network)
         return self
+
+    @available_if(_can_partial_fit)
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Train on one batch of images: a single pass over ``X``, then return.
+
+        For data that arrives in parts, or that you stream yourself (as with
+        scikit-learn's ``SGDClassifier`` or ``MLPClassifier``, or dask-ml's
+        ``Incremental``). The first call builds the network; each call trains it for
+        one epoch over ``X`` and adds a row to ``history_``, with the optimizer's state
+        kept between calls. The learning rate stays at ``lr`` (a schedule needs the
+        number of calls, which only you know; call ``fit`` for one), and all of ``X``
+        trains: ``validation_fraction`` and ``early_stopping`` apply to ``fit`` only.
+        Each call draws new shuffling and augmentation, also with an int
+        ``random_state`` (seeded by the call's number, so a series of calls repeats).
+
+        After ``fit``, ``partial_fit`` goes on training the fitted network, as after
+        a first ``partial_fit``. With a scikit-learn ``head``, available when the head
+        has ``partial_fit`` (e.g. ``SGDClassifier``): the frozen features of ``X`` are
+        computed and the head's ``partial_fit`` is called on them.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, H, W[, C]) or (n_samples, H * W), list of \
+                arrays, file paths, or LazyImages
+            Images, as for :meth:`fit`; after the first call, of the same size and
+            channels.
+        y : array-like of shape (n_samples,)
+            Their labels, all among ``classes``; one class per call is fine.
+        classes : array-like of shape (n_classes,) or None, default=None
+            Every label that ``y`` will hold over all the calls. Required on the first
+            call (unless the classifier was fitted); later, ``None`` or the same.
+        sample_weight : array-like of shape (n_samples,) or None, default=None
+            Weight of each image, as for :meth:`fit` (with a neural head, scaled to a
+            mean of 1 within each call).
+
+        Returns
+        -------
+        self : ImageClassifier
+            The classifier, trained a little more.
+
+        Raises
+        ------
+        ImageInputError
+            For unusable images or labels, before any training starts.
+        ValueError
+            When ``classes`` is missing from the first call or differs from the first
+            call's, or when what defines the network (``backbone``, ``head``, ...)
+            changed since it was fitted.
+        """
+        images = as_images(X, image_shape=self.image_shape)
+        y = check_labels(y, len(images), min_classes=1)
+        sample_weight = check_sample_weight(sample_weight, len(images))
+        first = not hasattr(self, "classes_")
+        classes = self._partial_fit_classes(classes, y, first)
+        self._check_params()
+        if isinstance(self.class_weight, str):  # "balanced"
+            raise ValueError(
+                "class_weight='balanced' needs every label at once, which partial_fit "
+                "does not see. Compute the weights on all the labels and pass them as a "
+                "dict: dict(zip(classes, sklearn.utils.class_weight.compute_class_weight("
+                "'balanced', classes=classes, y=y_all)))."
+            )
+        device = self._device()
+        spec = resolve_backbone(self.backbone)
+        sample = sample_images(images)
+        if not first:
+            self._check_continuing(sample, "partial_fit")
+        # A new seed per call (the number of calls so far added to random_state's), so
+        # each call shuffles and augments afresh, and a series of calls repeats.
+        seed = seed_from_random_state(self.random_state)
+        calls = len(getattr(self, "history_", ()))
+        seed = (seed + 1_000_003 * calls) % 2**32
+        if self.head is not None or spec.kind == "classical":
+            self._check_tta(spec)
+            with seeded(seed, device):
+                self._partial_fit_features(
+                    spec, images, sample, y, classes, sample_weight, device, seed, first
+                )
+            return self
+        if len(images) < 2:
+            raise ImageInputError(
+                "partial_fit got 1 image; a neural head trains on at least 2 per call "
+                "(BatchNorm cannot train on one). Pass a larger batch of images."
+            )
+        y_encoded = np.searchsorted(classes, y)
+        train_images = self._augmented(images)
+        dataset = _dataset(train_images, torch.from_numpy(y_encoded), _loss_weights(sample_weight))
+        with seeded(seed, device):
+            net = getattr(self, "net_", None)
+            if net is not None and net.incremental:
+                # Later calls: the same net, optimizer state included.
+                # Workers suited to this call's input (skorch reads iterator settings
+                # from the net's attributes; its set_params would re-initialise).
+                net.iterator_train__num_workers = default_num_workers(
+                    train_images, self.num_workers
+                )
+                self._train(net, dataset, y_encoded, epochs=1)
+                return self
+            if net is not None:  # fitted by fit: its network, a net for single passes
+                network, history = net.module_, self.history_
+                finetune, input_size = self.finetune_, self.input_size_
+                uses_weights = self.pretrained or self.weights is not None
+            else:
+                network, input_size, uses_weights, finetune = self._new_network(
+                    spec, sample, device, len(classes)
+                )
+                history = None
+            plan = self._training_plan(
+                classes,
+                sample,
+                train_images,
+                device=device,
+                finetune=finetune,
+                input_size=input_size,
+                uses_weights=uses_weights,
+                history=history,
+                validation_fraction=None,
+                seed=seed,
+                class_weights=self._class_weights(classes, None),
+            )
+            plan = dataclasses.replace(
+                plan, lr_schedule="constant", max_epochs=1, early_stopping=False
+            )
+            net = build_net(network, plan)
+            net.incremental = True
+            if history is not None:
+                net.initialize()
+                net.history = History(list(history))
+            fitted = self._network_attributes(classes, spec, sample, input_size, finetune)
+            self._train(net, dataset, y_encoded, fitted=fitted, network=network, epochs=1)
+        return self
+
+    def _partial_fit_classes(self, classes, y: np.ndarray, first: bool) -> np.ndarray:
+        """The classes of a partial_fit call, checked against ``y`` and earlier calls."""
+        if first and classes is None:
+            raise ValueError(
+                "classes must be passed on the first call to partial_fit: every label y "
+                "will hold over all the calls, e.g. partial_fit(X, y, classes=np.unique("
+                "y_all))."
+            )
+        if classes is not None:
+            classes = np.unique(np.asarray(classes))
+            if len(classes) < 2:
+                raise ValueError(
+                    f"classes must hold every label of the problem, at least 2; got "
+                    f"{classes.tolist()}."
+                )
+            if not first and not np.array_equal(classes, self.classes_):
+                raise ValueError(
+                    f"classes={classes.tolist()} differs from the classes of the first "
+                    f"call ({self.classes_.tolist()}); pass the same classes, or None. Call "
+                    f"fit to train on other classes."
+                )
+        else:
+            classes = self.classes_
+        unseen = np.setdiff1d(np.unique(y), classes)
+        if len(unseen):
+            raise ImageInputError(
+                f"y has labels that are not among the classes {classes.tolist()}: "
+                f"{unseen.tolist()}. Pass every label y will hold, over all the calls, as "
+                f"classes on the first call."
+            )
+        return classes
+
+    def _partial_fit_features(
+        self, spec, images, sample, y, classes, sample_weight, device, seed, first
+    ) -> None:
+        """partial_fit with a scikit-learn head: its partial_fit on the frozen features."""
+        if first:
+            self._check_head()
+            extractor = self._feature_extractor(spec, images, sample, device, seed)
+            head = clone(self.head)
+        else:
+            extractor, head = self.feature_extractor_, self.head_
+        fit_params = {}
+        if sample_weight is not None:
+            if not takes_keyword(head.partial_fit, "sample_weight"):
+                raise ValueError(
+                    f"sample_weight needs a head whose partial_fit takes sample_weight; "
+                    f"{head!r} does not. Use a head that does (e.g. SGDClassifier()), or "
+                    f"head=None for a neural head."
+                )
+            fit_params["sample_weight"] = sample_weight
+        head.partial_fit(
+            self._training_features(extractor, images), y, classes=classes, **fit_params
+        )
+        if first:
+            self._set_fitted(None, self._head_attributes(classes, spec, sample, extractor, head))
+
+    def _new_network(self, spec: BackboneSpec, sample, device: str, n_classes: int):
+        """A new network for ``spec`` and what follows from it: ``(network, input_size,
+        uses_weights, finetune)``, the backbone frozen where ``finetune`` says."""
+        built = build_backbone(
+            spec,
+            sample,
+            pretrained=self.pretrained,
+            weights=self.weights,
+            backbone_kwargs=self.backbone_kwargs,
+            input_size=self.input_size,
+        )
+        network = built.network(n_classes)
+        finetune = self.finetune
+        if finetune == "auto":
+            finetune = "head" if built.pretrained else "full"
+        # LBFGS flattens gradients with .view(), which channels-last tensors refuse.
+        if device == "cpu" and spec.channels_last and self.optimizer is not torch.optim.LBFGS:
+            network.use_channels_last()
+        if finetune in ("head", "gradual"):
+            network.freeze_backbone()
+        if finetune == "gradual" and getattr(self.accelerator, "num_processes", 1) > 1:
+            raise ValueError(
+                f'finetune="gradual" cannot run on {self.accelerator.num_processes} '
+                f"processes: parameters unfrozen after DistributedDataParallel wraps "
+                f'the network would not be synchronised. Use finetune="full" (with '
+                f'backbone_lr_scale) or finetune="head", or train in one process.'
+            )
+        return network, built.input_size, built.pretrained, finetune
+
+    def _training_plan(
+        self,
+        classes: np.ndarray,
+        sample: np.ndarray,
+        train_images,
+        *,
+        device: str,
+        finetune: str,
+        input_size,
+        uses_weights: bool,
+        history,
+        validation_fraction: float | None,
+        seed: int,
+        class_weights: np.ndarray | None,
+        steps_per_epoch: int = 1,
+        first_epoch: int = 0,
+    ) -> TrainingPlan:
+        """How the skorch net trains, from the parameters and what fit resolved."""
+        scale = self.backbone_lr_scale
+        if scale is None:
+            scale = 0.1 if uses_weights else 1.0
+        height, width, channels = sample.shape[1:]
+        return TrainingPlan(
+            n_classes=len(classes),
+            device=device,
+            lr=self.lr,
+            optimizer=self.optimizer,
+            weight_decay=self.weight_decay,
+            lr_schedule=self.lr_schedule,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            predict_batch_size=self._predict_batch_size(input_size),
+            class_weights=class_weights,
+            label_smoothing=self.label_smoothing,
+            gradient_clip=self.gradient_clip,
+            validation_fraction=validation_fraction,
+            early_stopping=self.early_stopping,
+            patience=self.patience,
+            seed=seed,
+            verbose=self.verbose,
+            num_workers=default_num_workers(train_images, self.num_workers),
+            expected_shape=(channels, height, width),
+            backbone_lr_scale=scale if finetune in ("full", "gradual") else 1.0,
+            # Counted in epochs of history_, from the first fit.
+            unfreeze_after=(
+                max(self.freeze_epochs, len(history or ())) if finetune == "gradual" else None
+            ),
+            steps_per_epoch=steps_per_epoch,
+            first_epoch=first_epoch,
+            amp=self.amp,
+            compile=self.compile,
+            accelerator=self.accelerator,
+            checkpoint_dir=None if self.checkpoint_dir is None else str(self.checkpoint_dir),
+            checkpoint_tag=self._config_digest(classes),
+            callbacks=list(self.callbacks or []),
+        )
+
+    def _network_attributes(self, classes, spec, sample, input_size, finetune) -> dict:
+        height, width, channels = sample.shape[1:]
+        return dict(
+            classes_=classes,
+            n_classes_=len(classes),
+            backbone_spec_=spec,
+            input_shape_=(int(height), int(width), int(channels)),
+            pixel_range_=pixel_range(sample),
+            input_size_=input_size,
+            finetune_=finetune,
+        )
 
     def _config_digest(self, classes: np.ndarray) -> str:
         """A digest of what shapes the trained model (its parameters and classes), to
@@ -649,6 +906,19 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
 
     def _fit_features(self, spec, images, sample, y, sample_weight, device, seed) -> None:
         """Frozen features computed once, then a scikit-learn head fitted on them."""
+        self._check_head()
+        classes = np.unique(y)
+        self._class_weights(classes, y)  # the neural route's checks, for the default head
+        head = clone(self.head) if self.head is not None else default_head()
+        fit_params = _head_fit_params(head, sample_weight)
+        extractor = self._feature_extractor(spec, images, sample, device, seed)
+        if self.head is None:
+            head.set_params(logisticregression__class_weight=self.class_weight)
+        head.fit(self._training_features(extractor, images), y, **fit_params)
+        self._set_fitted(None, self._head_attributes(classes, spec, sample, extractor, head))
+
+    def _check_head(self) -> None:
+        """What a scikit-learn head cannot do, refused before any feature is computed."""
         if self.augment is not None:
             raise ValueError(
                 "augment needs a neural head, which sees new augmented images every epoch; "
@@ -666,42 +936,40 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                 "scikit-learn head; your head has its own. Set it there, e.g. "
                 "head=LogisticRegression(class_weight='balanced'), and class_weight=None."
             )
-        classes = np.unique(y)
-        self._class_weights(classes, y)  # the neural route's checks, for the default head
-        head = clone(self.head) if self.head is not None else default_head()
-        fit_params = _head_fit_params(head, sample_weight)
+
+    def _feature_extractor(self, spec: BackboneSpec, images, sample, device: str, seed: int):
+        """The frozen extractor a scikit-learn head is fitted on, built for ``images``."""
         if spec.kind == "classical":
             extractor = spec.build(in_chans=sample.shape[-1], **(self.backbone_kwargs or {}))
-            extractor.fit(images[:1])
-            features = cached_transform(extractor, images, self.memory)
-        else:
-            extractor = DeepFeatures(
-                spec,
-                pretrained=self.pretrained,
-                weights=self.weights,
-                backbone_kwargs=self.backbone_kwargs,
-                input_size=self.input_size,
-                batch_size=self.batch_size,
-                device=device,
-                memory=self.memory,
-                num_workers=self.num_workers,
-                random_state=seed,
-            )
-            features = extractor.fit_transform(images)
-        if self.head is None:
-            head.set_params(logisticregression__class_weight=self.class_weight)
-        head.fit(features, y, **fit_params)
-        self._set_fitted(
-            None,
-            dict(
-                classes_=classes,
-                n_classes_=len(classes),
-                backbone_spec_=spec,
-                input_shape_=tuple(int(s) for s in sample.shape[1:]),
-                pixel_range_=pixel_range(sample),
-                feature_extractor_=extractor,
-                head_=head,
-            ),
+            return extractor.fit(images[:1])
+        return DeepFeatures(
+            spec,
+            pretrained=self.pretrained,
+            weights=self.weights,
+            backbone_kwargs=self.backbone_kwargs,
+            input_size=self.input_size,
+            batch_size=self.batch_size,
+            device=device,
+            memory=self.memory,
+            num_workers=self.num_workers,
+            random_state=seed,
+        ).fit(images)
+
+    def _training_features(self, extractor, images) -> np.ndarray:
+        """Single-view features to fit a head on (``tta`` applies at prediction only)."""
+        if isinstance(extractor, DeepFeatures):
+            return extractor._transform(images, tta=None)
+        return cached_transform(extractor, images, self.memory)
+
+    def _head_attributes(self, classes, spec, sample, extractor, head) -> dict:
+        return dict(
+            classes_=classes,
+            n_classes_=len(classes),
+            backbone_spec_=spec,
+            input_shape_=tuple(int(s) for s in sample.shape[1:]),
+            pixel_range_=pixel_range(sample),
+            feature_extractor_=extractor,
+            head_=head,
         )
 
     def _train(
@@ -850,7 +1118,9 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         """The parameters that define the network (as reprs), which a warm start keeps."""
         return {name: repr(getattr(self, name)) for name in _NETWORK_PARAMS}
 
-    def _check_warm_start(self, sample: np.ndarray, y: np.ndarray) -> None:
+    def _check_continuing(self, sample: np.ndarray, how: str) -> None:
+        """Before training the fitted model on (a warm start, partial_fit): what defines
+        the network is unchanged, and the images have the size seen at fit."""
         at_fit = getattr(self, "_network_params_at_fit", None)
         if at_fit is not None:
             now = self._model_params()
@@ -858,20 +1128,14 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                 f"{k}: {at_fit[k]} -> {now[k]}" for k in _NETWORK_PARAMS if now[k] != at_fit[k]
             ]
             if changed:
+                fresh = "Set warm_start=False" if how.startswith("warm_start") else "Call fit"
                 raise ValueError(
-                    f"warm_start=True goes on training the fitted network, but what defines "
-                    f"it changed since the first fit ({'; '.join(changed)}). Set "
-                    f"warm_start=False to train a new network. (Training parameters such "
-                    f"as max_epochs, lr or batch_size may change.)"
+                    f"{how} goes on training the fitted network, but what defines it "
+                    f"changed since it was fitted ({'; '.join(changed)}). {fresh} to "
+                    f"train a new network. (Training parameters such as max_epochs, lr or "
+                    f"batch_size may change.)"
                 )
         check_same_shape(sample, self.input_shape_, type(self).__name__)
-        unseen = np.setdiff1d(np.unique(y), self.classes_)
-        if len(unseen):
-            raise ImageInputError(
-                f"warm_start=True continues training on the classes seen at the first fit "
-                f"({self.classes_.tolist()}); y has new labels {unseen.tolist()}. Refit with "
-                f"warm_start=False to learn new classes."
-            )
 
     def _class_weights(self, classes: np.ndarray, y: np.ndarray) -> np.ndarray | None:
         if self.class_weight is None:
@@ -1058,6 +1322,14 @@ def _versions() -> dict[str, str]:
 def default_head():
     """The scikit-learn head used when none is given: standardised logistic regression."""
     return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+
+
+def _loss_weights(sample_weight: np.ndarray | None) -> torch.Tensor | None:
+    """Weights per image for a neural head's loss: scaled to a mean of 1, so only their
+    ratios matter (equal weights are the unweighted loss)."""
+    if sample_weight is None:
+        return None
+    return torch.from_numpy((sample_weight / sample_weight.mean()).astype(np.float32))
 
 
 def _head_fit_params(head, sample_weight: np.ndarray | None) -> dict:

@@ -67,6 +67,20 @@ def test_weights_per_image_reach_the_accelerated_loss(digits):
     assert 0.5 < clf.history_[-1, "valid_acc"] <= 0.9  # labels, not weights, scored
 
 
+def test_partial_fit_through_an_accelerator(digits):
+    X_train, y_train, X_test, y_test = digits
+    clf = ImageClassifier(**PARAMS, accelerator=accelerate.Accelerator(cpu=True))
+    for _ in range(3):
+        for part in np.array_split(np.arange(len(y_train)), 2):
+            clf.partial_fit(X_train[part], y_train[part], classes=np.arange(10))
+    assert isinstance(clf.net_, AcceleratedImageNet) and len(clf.history_) == 6
+    plain = ImageClassifier(**PARAMS)
+    for _ in range(3):
+        for part in np.array_split(np.arange(len(y_train)), 2):
+            plain.partial_fit(X_train[part], y_train[part], classes=np.arange(10))
+    assert abs(plain.score(X_test, y_test) - clf.score(X_test, y_test)) < 0.05
+
+
 def test_bad_accelerator_settings_are_refused_before_training(digits):
     X_train, y_train, _, _ = digits
     accelerator = accelerate.Accelerator(cpu=True)

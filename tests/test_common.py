@@ -7,6 +7,7 @@ from sklimg.utils._test_common import fast_instance
 from sklimg.utils.discovery import all_estimators
 from sklimg.utils.estimator_checks import (
     check_image_estimator,
+    check_partial_fit,
     check_sample_weights_bad_shape,
     check_sample_weights_ones,
     make_image_data,
@@ -39,7 +40,7 @@ def test_the_suite_catches_a_broken_estimator():
         check_image_estimator(SetsStateInInit())
 
 
-def test_the_suite_catches_mishandled_sample_weights():
+def test_the_suite_catches_mishandled_weights_and_parts():
     from sklimg import ImageClassifier
 
     class IgnoresWeights(ImageClassifier):
@@ -57,6 +58,13 @@ def test_the_suite_catches_mishandled_sample_weights():
         check_sample_weights_bad_shape("IgnoresWeights", IgnoresWeights(**params))
     with pytest.raises(AssertionError, match="unit weights differ"):
         check_sample_weights_ones("SkewsWeights", SkewsWeights(**params))
+
+    class RefitsEachCall(ImageClassifier):
+        def partial_fit(self, X, y, classes=None, sample_weight=None):
+            return self.fit(X, y)
+
+    with pytest.raises(AssertionError, match="accepted a first call without classes"):
+        check_partial_fit("RefitsEachCall", RefitsEachCall(**params))
 
 
 def test_make_image_data_is_learnable_and_balanced():

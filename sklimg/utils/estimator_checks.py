@@ -261,6 +261,26 @@ def check_sample_weights_bad_shape(name, estimator_orig):
         raise AssertionError(f"{name}.fit accepted {label} sample weights")
 
 
+def check_partial_fit(name, estimator_orig):
+    """A classifier's partial_fit needs the classes on its first call, takes one class
+    per call, and learns an easy task over a few calls in parts."""
+    X, y = make_image_data(n_samples=64)
+    est = clone(estimator_orig)
+    try:
+        est.partial_fit(X, y)
+    except ValueError as exc:
+        assert "classes" in str(exc), f"{name}: the error does not name classes"
+    else:
+        raise AssertionError(f"{name}.partial_fit accepted a first call without classes")
+    first = y == y[0]
+    est.partial_fit(X[first], y[first], classes=np.unique(y))
+    assert_array_equal(est.classes_, np.unique(y))
+    for _ in range(4):
+        for part in np.array_split(np.arange(len(y)), 2):
+            est.partial_fit(X[part], y[part])
+    assert est.score(X, y) >= 0.8, f"{name} did not learn an easy image task in parts"
+
+
 def check_set_params_then_fit(name, estimator_orig):
     X, y = make_image_data()
     est = clone(estimator_orig).fit(X, y)
@@ -322,6 +342,8 @@ def _yield_checks(estimator) -> Iterator[Callable]:
         yield from _CLASSIFIER_CHECKS
     if has_fit_parameter(estimator, "sample_weight"):
         yield from _SAMPLE_WEIGHT_CHECKS
+    if is_classifier(estimator) and hasattr(estimator, "partial_fit"):
+        yield check_partial_fit
 
 
 def _check_name(check) -> str:

@@ -346,7 +346,7 @@ def _to_nhwc(
     return X
 
 
-def check_labels(y, n_samples: int) -> np.ndarray:
+def check_labels(y, n_samples: int, *, min_classes: int = 2) -> np.ndarray:
     """Validate classification labels for ``n_samples`` images.
 
     Parameters
@@ -355,6 +355,9 @@ def check_labels(y, n_samples: int) -> np.ndarray:
         Class labels: integers, strings or any hashable values of one type.
     n_samples : int
         The number of images in ``X``.
+    min_classes : int, default=2
+        The fewest classes ``y`` may hold (1 for a part of the data, as in
+        ``partial_fit``).
 
     Returns
     -------
@@ -364,7 +367,7 @@ def check_labels(y, n_samples: int) -> np.ndarray:
     ------
     ImageInputError
         If ``y`` is missing, not 1-D, has another length than ``X``, contains NaN,
-        holds continuous values, or has fewer than two classes.
+        holds continuous values, or has fewer than ``min_classes`` classes.
 
     Examples
     --------
@@ -416,7 +419,7 @@ def check_labels(y, n_samples: int) -> np.ndarray:
             f"string class labels."
         ) from exc
     classes = np.unique(y)
-    if len(classes) < 2:
+    if len(classes) < min_classes:
         raise ImageInputError(
             f"y has a single class ({_plain(classes[0])!r}); a classifier needs at least 2 classes."
         )
