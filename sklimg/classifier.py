@@ -520,20 +520,9 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                     spec, sample, device, len(classes)
                 )
                 history = None
-            module = network
-            if finetune == "head" and not getattr(train_images, "random", False):
-                # Frozen backbone, no augmentation: each image's features are computed
-                # once (and cached with memory=), then only the head trains on them.
-                features = extract_features(
-                    network.feature_extractor(),
-                    train_images,
-                    batch_size=self._predict_batch_size(input_size),
-                    device=device,
-                    num_workers=self.num_workers,
-                    memory=self.memory,
-                )
-                dataset = ImageTensorDataset(torch.from_numpy(features), dataset.y, dataset.weight)
-                module = HeadOnly(network)
+            module, dataset = self._trained_module(
+                network, finetune, train_images, dataset, input_size, device
+            )
             checkpoint = None if continuing else self._checkpoint_to_resume(classes)
             n_train = len(y) - (
                 math.ceil(validation_fraction * len(y)) if validation_fraction else 0
@@ -850,6 +839,23 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             checkpoint_tag=self._config_digest(classes),
             callbacks=list(self.callbacks or []),
         )
+
+    def _trained_module(self, network, finetune: str, train_images, dataset, input_size, device):
+        """What the skorch net trains, and on what: the network on the images, or, with
+        a frozen backbone and no augmentation, its head on features computed once (and
+        cached with ``memory``) and reused every epoch."""
+        if finetune != "head" or getattr(train_images, "random", False):
+            return network, dataset
+        features = extract_features(
+            network.feature_extractor(),
+            train_images,
+            batch_size=self._predict_batch_size(input_size),
+            device=device,
+            num_workers=self.num_workers,
+            memory=self.memory,
+        )
+        dataset = ImageTensorDataset(torch.from_numpy(features), dataset.y, dataset.weight)
+        return HeadOnly(network), dataset
 
     def _network_attributes(self, classes, spec, sample, input_size, finetune) -> dict:
         height, width, channels = sample.shape[1:]

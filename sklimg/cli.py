@@ -103,6 +103,17 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _learning_rate(text: str) -> float | str:
+    if text == "find":
+        return text
+    try:
+        return _positive_float(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive number or 'find', got {text!r}"
+        ) from None
+
+
 def _fraction(text: str) -> float:
     try:
         value = float(text)
@@ -291,10 +302,11 @@ def _add_train(commands, parents: list, defaults: dict) -> None:
     )
     train.add_argument(
         "--lr",
-        type=_positive_float,
+        type=_learning_rate,
         default=defaults["lr"],
         metavar="RATE",
-        help=f"learning rate (default: {defaults['lr']:g})",
+        help=f"learning rate, or 'find' to run the learning-rate range test on the "
+        f"training images first and use the rate it suggests (default: {defaults['lr']:g})",
     )
     train.add_argument(
         "--image-size",
@@ -600,6 +612,12 @@ def _train(args: argparse.Namespace) -> int:
 
     spec = _backbone_spec(args.backbone)
     classical = spec.kind == "classical"
+    if classical and args.lr == "find":
+        raise CommandError(
+            f"--lr find tunes a network's learning rate; backbone {args.backbone!r} fits a "
+            f"scikit-learn head on fixed features, which has none. Leave --lr out, or use "
+            f"a network such as --backbone cnn_small."
+        )
     if classical and args.format == "sklimg":
         raise CommandError(
             f"Backbone {args.backbone!r} gives classical features to a scikit-learn head, "
@@ -643,13 +661,15 @@ def _train(args: argparse.Namespace) -> int:
         augment=args.augment,
         max_epochs=args.epochs,
         batch_size=args.batch_size,
-        lr=args.lr,
+        lr=_defaults()["lr"] if args.lr == "find" else args.lr,
         validation_fraction=None if classical else args.validation_fraction,
         device=args.device,
         random_state=args.seed,
         num_workers=args.workers,
         verbose=0 if args.quiet else 2 if args.progress else 1,
     )
+    if args.lr == "find":
+        _find_lr(clf, images, labels, args)
     if classical:
         held_out = _fit_classical(clf, images, labels, args.validation_fraction, args.seed)
     else:
@@ -677,6 +697,31 @@ def _train(args: argparse.Namespace) -> int:
             f"(validation fraction {args.validation_fraction:g}, not used for training)."
         )
     return 0
+
+
+def _find_lr(clf, images, labels: np.ndarray, args: argparse.Namespace) -> None:
+    """Set ``clf``'s lr to the range test's suggestion, found on the images it will
+    train on: the held-out ones stay out of it, by replaying the net's split with a
+    seed fixed now."""
+    from skorch.dataset import ValidSplit
+
+    from sklimg.lr_finder import find_lr
+
+    seed = args.seed if args.seed is not None else int(np.random.default_rng().integers(2**31))
+    clf.set_params(random_state=seed)
+    train = np.arange(len(labels))
+    if args.validation_fraction:
+        y_encoded = np.unique(labels, return_inverse=True)[1]
+        placeholder = np.zeros((len(labels), 1), dtype=np.float32)
+        split = ValidSplit(args.validation_fraction, stratified=True, random_state=seed)
+        train = np.asarray(split(placeholder, y_encoded)[0].indices)
+    result = find_lr(clf, images[train], labels[train])
+    clf.set_params(lr=result.suggestion)
+    if not args.quiet:
+        print(
+            f"Learning-rate range test on {len(train)} training images ({len(result.lrs)} "
+            f"steps): lr {result.suggestion:.3g}."
+        )
 
 
 def _backbone_spec(name: str):

@@ -1,5 +1,5 @@
-"""Plots to watch and check a trained classifier: learning curves, confusion matrix, and
-the images it gets most confidently wrong.
+"""Plots to watch and check a trained classifier: learning curves, confusion matrix, the
+images it gets most confidently wrong, and the learning-rate range test.
 
 matplotlib is imported inside each function, so ``import sklimg`` does not load it, and
 no backend is chosen here: figures go wherever your matplotlib sends them (a notebook,
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
     from sklearn.metrics import ConfusionMatrixDisplay
 
-__all__ = ["plot_confusion_matrix", "plot_history", "plot_most_confused"]
+__all__ = ["plot_confusion_matrix", "plot_history", "plot_lr_finder", "plot_most_confused"]
 
 # A metric name in plot_history draws these history keys in one panel, the ones present.
 _METRIC_GROUPS = {
@@ -103,6 +103,70 @@ def plot_history(
     for axis, name in zip(axes, names, strict=True):
         _draw_metric(axis, history, name)
     return axes[0].figure
+
+
+def plot_lr_finder(result, *, ax: Axes | None = None) -> Figure:
+    """The learning-rate range test: smoothed training loss against the learning rate
+    (log scale), with the suggested rate marked.
+
+    Parameters
+    ----------
+    result : LRFinderResult
+        What :func:`sklimg.lr_finder.find_lr` returned.
+    ax : matplotlib Axes or None, default=None
+        Where to draw. ``None``: a new figure, through pyplot.
+
+    Returns
+    -------
+    fig : matplotlib Figure
+
+    Raises
+    ------
+    TypeError
+        If ``result`` is not an ``LRFinderResult``.
+
+    Examples
+    --------
+    >>> from sklimg import ImageClassifier
+    >>> from sklimg.datasets import load_digits_images
+    >>> from sklimg.lr_finder import find_lr
+    >>> from sklimg.plotting import plot_lr_finder
+    >>> X, y = load_digits_images(return_X_y=True)
+    >>> result = find_lr(ImageClassifier("test_cnn", random_state=0), X[:300], y[:300], num_iter=30)
+    >>> fig = plot_lr_finder(result)
+    >>> fig.axes[0].get_xscale(), fig.axes[0].get_xlabel()
+    ('log', 'learning rate')
+    >>> import matplotlib.pyplot as plt
+    >>> plt.close(fig)
+    """
+    from sklimg.lr_finder import LRFinderResult
+
+    if not isinstance(result, LRFinderResult):
+        raise TypeError(
+            f"plot_lr_finder draws what sklimg.lr_finder.find_lr returns; got "
+            f"{type(result).__name__}."
+        )
+    if ax is not None:
+        from matplotlib.axes import Axes
+
+        if not isinstance(ax, Axes):
+            raise TypeError(f"ax must be a matplotlib Axes or None; got {ax!r}.")
+    (axis,) = _axes_for(ax, 1)
+    axis.plot(result.lrs, result.losses, label="training loss (smoothed)")
+    at = int(np.argmin(np.abs(result.lrs - result.suggestion)))
+    axis.plot(
+        [result.suggestion],
+        [result.losses[at]],
+        "o",
+        color="C3",
+        label=f"suggestion: {result.suggestion:.2g}",
+    )
+    axis.set_xscale("log")
+    axis.set_xlabel("learning rate")
+    axis.set_ylabel("loss")
+    axis.set_title("Learning-rate range test")
+    axis.legend()
+    return axis.figure
 
 
 def _history(clf) -> list[dict[str, Any]]:

@@ -81,6 +81,17 @@ def test_partial_fit_through_an_accelerator(digits):
     assert abs(plain.score(X_test, y_test) - clf.score(X_test, y_test)) < 0.05
 
 
+def test_learning_rate_range_test_through_an_accelerator(digits):
+    from sklimg.lr_finder import find_lr
+
+    X_train, y_train, _, _ = digits
+    accelerated = ImageClassifier(**PARAMS, accelerator=accelerate.Accelerator(cpu=True))
+    result = find_lr(accelerated, X_train, y_train)
+    plain = find_lr(ImageClassifier(**PARAMS), X_train, y_train)
+    assert 1 / 3 < result.suggestion / plain.suggestion < 3
+    assert not hasattr(accelerated, "net_")
+
+
 def test_bad_accelerator_settings_are_refused_before_training(digits):
     X_train, y_train, _, _ = digits
     accelerator = accelerate.Accelerator(cpu=True)

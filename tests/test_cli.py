@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -104,6 +105,41 @@ def test_train_shows_epochs_saves_safely_and_reports_held_out_accuracy(trained):
     assert model.classes_.tolist() == list(CLASSES)
     assert model.input_shape_ == (10, 10, 3)
     assert len(model.history_) == 4
+
+
+def test_train_finds_the_learning_rate_on_the_training_images(data, tmp_path, monkeypatch):
+    import sklimg.lr_finder
+
+    seen = []
+    real_find_lr = sklimg.lr_finder.find_lr
+
+    def recording_find_lr(clf, X, y, **kwargs):
+        seen.append(list(X.source))
+        return real_find_lr(clf, X, y, **kwargs)
+
+    monkeypatch.setattr(sklimg.lr_finder, "find_lr", recording_find_lr)
+    out_path = tmp_path / "m.joblib"  # a pickle keeps the net's validation split
+    args = ["--validation-fraction", "0.25", "--out", out_path, "--format", "joblib"]
+    code, out, err = run("train", data[0], *FAST, "--lr", "find", *args)
+    assert code == 0, err
+    found = re.search(r"range test on 18 training images \(\d+ steps\): lr ([\d.e+-]+)\.", out)
+    assert found, out
+    model = joblib.load(out_path)
+    assert model.lr == pytest.approx(float(found.group(1)), rel=1e-2)
+    # The range test saw the training images only, none of the held-out ones.
+    trained_on = set(seen[0])
+    y_encoded = np.searchsorted(
+        model.classes_, [Path(p).parent.name for p in sorted_paths(data[0])]
+    )
+    _, valid = model.net_.get_split_datasets(np.zeros((len(y_encoded), 1), "float32"), y_encoded)
+    held_out = {sorted_paths(data[0])[i] for i in valid.indices}
+    assert len(trained_on) == 18 and not trained_on & held_out
+
+
+def sorted_paths(root):
+    from sklimg.datasets import load_image_folder
+
+    return list(load_image_folder(root)[0])
 
 
 def test_train_progress_bar_and_quiet(data, tmp_path):
@@ -418,6 +454,7 @@ def bad(tmp_path_factory):
         ),
         (["train", "{bad}/flat", "--backbone", "resnet19"], "Did you mean 'resnet18'"),
         (["train", "{bad}/flat", "--backbone", "hog"], "--format joblib"),
+        (["train", "{bad}/flat", "--backbone", "hog", "--lr", "find"], "--lr find tunes a"),
         (["train", "{bad}/flat", "--out", "{bad}/nowhere/m.sklimg"], "'{bad}/nowhere' does not"),
         (["train", "{bad}/flat", "--out", "{bad}/empty"], "is a folder"),
         (["predict", "{bad}/notes.txt", "{bad}/flat"], "it is a text file"),
@@ -451,7 +488,8 @@ def test_bad_input_fails_with_one_line(bad, args, match):
     [
         (["train", "d", "--epochs", "ten"], "--epochs: expected a positive integer, got 'ten'"),
         (["train", "d", "--epochs", "0"], "got '0'"),
-        (["train", "d", "--lr", "-1"], "--lr: expected a positive number"),
+        (["train", "d", "--lr", "-1"], "--lr: expected a positive number or 'find'"),
+        (["train", "d", "--lr", "fast"], "got 'fast'"),
         (["train", "d", "--validation-fraction", "1"], "strictly between 0 and 1"),
         (["train", "d", "--image-size", "64x"], "HEIGHTxWIDTH"),
         (["train", "d", "--image-size", "100000"], "at most 100,000,000"),

@@ -1,0 +1,273 @@
+"""The learning-rate range test: choose ``lr`` from a short run, before training.
+
+The network trains for ``num_iter`` batches while the learning rate grows
+exponentially from ``start_lr`` to ``end_lr``, and the (smoothed) training loss is
+recorded at each rate (Smith, "Cyclical Learning Rates for Training Neural Networks",
+2017). A good rate lies where the loss falls fastest, well before it blows up. This is
+fastai's ``Learner.lr_find`` and torch-lr-finder's ``LRFinder.range_test`` for an
+:class:`~sklimg.ImageClassifier`, its data and its settings, without fitting it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import clone
+from sklearn.pipeline import Pipeline
+
+from sklimg._lazy import sample_images
+from sklimg._training import build_net
+from sklimg.backbones import resolve_backbone
+from sklimg.classifier import ImageClassifier, _dataset, _loss_weights
+from sklimg.utils._torch_utils import seed_from_random_state, seeded
+from sklimg.utils.validation import as_images, check_labels, check_sample_weight
+
+__all__ = ["LRFinderResult", "find_lr"]
+
+
+@dataclasses.dataclass(frozen=True)
+class LRFinderResult:
+    """What :func:`find_lr` measured, and the rates it suggests (as fastai's
+    ``SuggestedLRs``).
+
+    Attributes
+    ----------
+    lrs : ndarray of shape (n_steps,)
+        The learning rate of each step.
+    losses : ndarray of shape (n_steps,)
+        The training loss after each step, smoothed by an exponential moving average
+        (bias-corrected), as fastai plots it.
+    suggestion : float
+        The rate to use: ``minimum``. Of the three rules, it trained best in 4 epochs
+        on digits here (small CNNs from scratch; see the training guide), where
+        ``valley`` and ``steep`` were 10x too cautious or noisy.
+    minimum : float
+        The rate of the lowest loss, divided by 10 (Smith's rule; fastai's
+        ``minimum``): the loss is still falling there, a step before the rate at
+        which training becomes unstable.
+    valley : float
+        fastai's default rule: about halfway down the longest stretch over which the
+        loss keeps falling. More cautious.
+    steep : float
+        The rate where the loss falls fastest per step of ``log(lr)`` (fastai's
+        ``steep``); the noisiest of the three.
+    """
+
+    lrs: np.ndarray
+    losses: np.ndarray
+    suggestion: float
+    minimum: float
+    valley: float
+    steep: float
+
+
+def find_lr(
+    estimator,
+    X,
+    y,
+    *,
+    sample_weight=None,
+    start_lr: float = 1e-7,
+    end_lr: float = 10.0,
+    num_iter: int = 100,
+    smooth_f: float = 0.05,
+    diverge_th: float = 5.0,
+) -> LRFinderResult:
+    """Run the learning-rate range test for a classifier on its training data.
+
+    The classifier itself is not changed or fitted: a clone trains, with its own
+    network, optimizer, batch size, augmentation, ``finetune`` and ``random_state``.
+    Stops early once the smoothed loss passes ``diverge_th`` times its lowest value.
+
+    Parameters
+    ----------
+    estimator : ImageClassifier or Pipeline ending in one
+        With a neural head (a deep backbone and ``head=None``). For a pipeline, the
+        steps before the classifier are fitted on ``X`` first and transform it.
+    X : array-like of shape (n_samples, H, W[, C]), list of arrays, file paths, or \
+            LazyImages
+        Training images, as for :meth:`ImageClassifier.fit`.
+    y : array-like of shape (n_samples,)
+        Their labels.
+    sample_weight : array-like of shape (n_samples,) or None, default=None
+        Weights per image, as for :meth:`ImageClassifier.fit`.
+    start_lr, end_lr : float, default=1e-7, 10.0
+        The learning rates of the first and last step (the rate grows by the same
+        factor at each step). Parameter groups with their own scale (the backbone's,
+        ``backbone_lr_scale``) keep it.
+    num_iter : int, default=100
+        Training steps (batches), cycling over the data as often as needed.
+    smooth_f : float, default=0.05
+        Weight of each new loss in the moving average (1 - fastai's ``beta``).
+    diverge_th : float, default=5.0
+        Stop when the smoothed loss exceeds this many times its lowest value.
+
+    Returns
+    -------
+    result : LRFinderResult
+        The rates, the smoothed losses and the suggested rates (``suggestion``, and
+        fastai's ``minimum``, ``valley`` and ``steep``); draw them with
+        :func:`sklimg.plotting.plot_lr_finder`.
+
+    Raises
+    ------
+    ValueError
+        For an estimator that has no neural head, or settings out of range.
+    ImageInputError
+        For unusable images or labels.
+
+    Examples
+    --------
+    >>> from sklimg import ImageClassifier
+    >>> from sklimg.datasets import load_digits_images
+    >>> from sklimg.lr_finder import find_lr
+    >>> X, y = load_digits_images(return_X_y=True)
+    >>> clf = ImageClassifier("test_cnn", random_state=0)
+    >>> result = find_lr(clf, X[:500], y[:500], num_iter=50)
+    >>> bool(result.lrs[0] <= result.suggestion <= result.lrs[-1])
+    True
+    >>> result.suggestion == result.minimum
+    True
+    >>> clf = clf.set_params(lr=result.suggestion).fit(X[:500], y[:500])
+    """
+    _check_settings(start_lr, end_lr, num_iter, smooth_f, diverge_th)
+    if isinstance(estimator, Pipeline):
+        X = clone(estimator[:-1]).fit_transform(X, y)
+        estimator = estimator[-1]
+    if not isinstance(estimator, ImageClassifier):
+        raise TypeError(
+            f"find_lr needs an ImageClassifier, or a Pipeline ending in one; got "
+            f"{type(estimator).__name__}."
+        )
+    clf = clone(estimator)
+    spec = resolve_backbone(clf.backbone)
+    if clf.head is not None or spec.kind == "classical":
+        raise ValueError(
+            "find_lr tunes the learning rate of a neural head trained by gradient "
+            "descent; this classifier fits a scikit-learn head on fixed features, which "
+            "has no learning rate. Use a deep backbone with head=None."
+        )
+    images = as_images(X, image_shape=clf.image_shape)
+    y = check_labels(y, len(images))
+    sample_weight = check_sample_weight(sample_weight, len(images))
+    clf._check_params()
+    device = clf._device()
+    sample = sample_images(images)
+    seed = seed_from_random_state(clf.random_state)
+    classes = np.unique(y)
+    y_encoded = np.searchsorted(classes, y)
+    train_images = clf._augmented(images)
+    dataset = _dataset(train_images, torch.from_numpy(y_encoded), _loss_weights(sample_weight))
+    with seeded(seed, device):
+        network, input_size, uses_weights, finetune = clf._new_network(
+            spec, sample, device, len(classes)
+        )
+        module, dataset = clf._trained_module(
+            network, finetune, train_images, dataset, input_size, device
+        )
+        plan = clf._training_plan(
+            classes,
+            sample,
+            train_images,
+            device=device,
+            finetune=finetune,
+            input_size=input_size,
+            uses_weights=uses_weights,
+            history=None,
+            validation_fraction=None,
+            seed=seed,
+            class_weights=clf._class_weights(classes, y),
+        )
+        # A bare run: no schedule, checkpoints, early stopping or your callbacks.
+        plan = dataclasses.replace(
+            plan,
+            lr=start_lr,
+            lr_schedule="constant",
+            max_epochs=1,
+            early_stopping=False,
+            checkpoint_dir=None,
+            callbacks=[],
+            verbose=0,
+            # Gradual unfreezing counts epochs; the range test is about the head.
+            unfreeze_after=None,
+        )
+        net = build_net(module, plan).initialize()
+        return _range_test(net, dataset, start_lr, end_lr, num_iter, smooth_f, diverge_th)
+
+
+def _range_test(net, dataset, start_lr, end_lr, num_iter, smooth_f, diverge_th) -> LRFinderResult:
+    factor = (end_lr / start_lr) ** (1 / (num_iter - 1))
+    lrs: list[float] = []
+    losses: list[float] = []
+    average, best = 0.0, np.inf
+    batches = iter(())
+    for step in range(num_iter):
+        batch = next(batches, None)
+        if batch is None:  # another pass over the data, freshly shuffled
+            batches = iter(net.get_iterator(dataset, training=True))
+            batch = next(batches)
+        lr = start_lr * factor**step
+        for group in net.optimizer_.param_groups:
+            group["lr"] = lr * group.get("lr_scale", 1.0)
+        loss = float(net.train_step(batch)["loss"].detach())
+        if not np.isfinite(loss):
+            break
+        average = (1 - smooth_f) * average + smooth_f * loss
+        smoothed = average / (1 - (1 - smooth_f) ** (step + 1))
+        lrs.append(lr)
+        losses.append(smoothed)
+        best = min(best, smoothed)
+        if smoothed > diverge_th * best:
+            break
+    if len(losses) < 2:
+        raise ValueError(
+            f"The loss diverged at the first steps (start_lr={start_lr:g}); pass a lower start_lr."
+        )
+    lrs_array, losses_array = np.array(lrs), np.array(losses)
+    minimum = float(lrs_array[np.argmin(losses_array)] / 10)
+    slopes = np.gradient(losses_array, np.log(lrs_array))
+    return LRFinderResult(
+        lrs=lrs_array,
+        losses=losses_array,
+        suggestion=minimum,
+        minimum=minimum,
+        valley=float(lrs_array[_valley(losses_array)]),
+        steep=float(lrs_array[np.argmin(slopes)]),
+    )
+
+
+def _valley(losses: np.ndarray) -> int:
+    """fastai's valley rule: the index about halfway down the longest run over which
+    the loss decreases (a longest decreasing subsequence, which tolerates noise)."""
+    n = len(losses)
+    runs = np.ones(n, dtype=int)
+    start = end = 0
+    for i in range(1, n):
+        for j in range(i):
+            if losses[i] < losses[j] and runs[i] < runs[j] + 1:
+                runs[i] = runs[j] + 1
+        if runs[end] < runs[i]:
+            end = i
+            start = end - runs[end]
+    third = (end - start) / 3
+    return min(n - 1, start + int(third) + int(third / 2))
+
+
+def _check_settings(start_lr, end_lr, num_iter, smooth_f, diverge_th) -> None:
+    for name, value in (("start_lr", start_lr), ("end_lr", end_lr)):
+        if isinstance(value, bool) or not isinstance(value, Real) or not value > 0:
+            raise ValueError(f"{name} must be a positive number; got {value!r}.")
+    if not start_lr < end_lr:
+        raise ValueError(
+            f"start_lr must be below end_lr (the rate grows from one to the other); got "
+            f"start_lr={start_lr!r}, end_lr={end_lr!r}."
+        )
+    if isinstance(num_iter, bool) or not isinstance(num_iter, Integral) or num_iter < 2:
+        raise ValueError(f"num_iter must be an int of at least 2; got {num_iter!r}.")
+    if isinstance(smooth_f, bool) or not isinstance(smooth_f, Real) or not 0 < smooth_f <= 1:
+        raise ValueError(f"smooth_f must be in (0, 1]; got {smooth_f!r}.")
+    if isinstance(diverge_th, bool) or not isinstance(diverge_th, Real) or not diverge_th > 1:
+        raise ValueError(f"diverge_th must be a number above 1; got {diverge_th!r}.")
