@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from sklimg.exceptions import ImageInputError
-from sklimg.io import check_image_file, read_image
+from sklimg.io import decoded_shape, read_image
 from sklimg.utils.validation import SUPPORTED_CHANNELS, mismatch_fix
 
 __all__ = ["LazyImages", "image_to_float", "is_path_sequence", "sample_images"]
@@ -64,7 +64,11 @@ class LazyImages:
     """
 
     def __init__(
-        self, source: Sequence, ops: Sequence[Callable] = (), *, _files_checked: bool = False
+        self,
+        source: Sequence,
+        ops: Sequence[Callable] = (),
+        *,
+        _file_shapes: np.ndarray | None = None,
     ) -> None:
         if hasattr(source, "to_numpy") and not isinstance(source, np.ndarray):
             source = source.to_numpy()  # pandas: iterate values, not index labels
@@ -79,7 +83,9 @@ class LazyImages:
             ]
             self.source = items
         self.ops = tuple(ops)
-        self._files_checked = _files_checked
+        # (n, 3) shapes the files decode to, read from their headers by check_files;
+        # None until then.
+        self._file_shapes = _file_shapes
 
     @property
     def are_paths(self) -> bool:
@@ -104,7 +110,8 @@ class LazyImages:
             key = key[0]
         if isinstance(key, (int, np.integer)):
             return self.load(int(key))
-        return LazyImages(self.source[key], self.ops, _files_checked=self._files_checked)
+        shapes = None if self._file_shapes is None else self._file_shapes[key]
+        return LazyImages(self.source[key], self.ops, _file_shapes=shapes)
 
     def __iter__(self):
         return (self.load(i) for i in range(len(self)))
@@ -125,7 +132,7 @@ class LazyImages:
         ops = tuple(op for op in self.ops if not getattr(op, "random", False))
         if not ops and self.source.dtype != object:
             return self.source
-        return LazyImages(self.source, ops, _files_checked=self._files_checked)
+        return LazyImages(self.source, ops, _file_shapes=self._file_shapes)
 
     def with_op(self, op: Callable) -> LazyImages:
         """A new LazyImages with ``op`` applied after the existing operations.
@@ -140,25 +147,28 @@ class LazyImages:
         -------
         images : LazyImages
         """
-        return LazyImages(self.source, (*self.ops, op), _files_checked=self._files_checked)
+        return LazyImages(self.source, (*self.ops, op), _file_shapes=self._file_shapes)
 
     def check_files(self, max_reported: int = 10) -> None:
         """Check every file's header before any work starts; report all bad files at once.
 
         Checked once: views made from this one by indexing or adding operations share
         the result, so cross-validation does not re-read every header for each fold.
+        The headers also give the shape each file decodes to, which
+        :func:`sample_images` compares across all the files.
 
         Raises
         ------
         ImageInputError
             Listing up to ``max_reported`` bad files and what is wrong with each.
         """
-        if not self.are_paths or self._files_checked:
+        if not self.are_paths or self._file_shapes is not None:
             return
         problems = []
-        for path in self.source:
+        shapes = np.zeros((len(self), 3), dtype=np.int64)
+        for i, path in enumerate(self.source):
             try:
-                check_image_file(path)
+                shapes[i] = decoded_shape(path)
             except ImageInputError as exc:
                 problems.append(str(exc))
         if problems:
@@ -172,7 +182,31 @@ class LazyImages:
                 f"{len(problems)} of {len(self)} image files cannot be used; fix or remove "
                 f"them:\n  {shown}{more}"
             )
-        self._files_checked = True
+        self._file_shapes = shapes
+
+    def check_same_shape(self) -> None:
+        """For files used as they are (no operations), fail unless every file decodes to
+        one shape, naming a file of the most common shape and one of another.
+
+        Raises
+        ------
+        ImageInputError
+            With the step that fixes it (``Resize``, ``ToRGB`` or ``Grayscale``).
+        """
+        shapes = self._file_shapes
+        if self.ops or shapes is None or len(shapes) == 0:
+            return
+        distinct, first, counts = np.unique(shapes, axis=0, return_index=True, return_counts=True)
+        if len(distinct) == 1:
+            return
+        order = np.argsort(-counts, kind="stable")
+        common, other = (tuple(int(v) for v in distinct[k]) for k in order[:2])
+        common_file, other_file = (self.source[first[k]] for k in order[:2])
+        raise ImageInputError(
+            f"The image files differ in shape ({len(distinct)} shapes among {len(self)} "
+            f"files): {common_file!r} is {common} but {other_file!r} is {other} (height, "
+            f"width, channels). {mismatch_fix(common, other)}"
+        )
 
     def load(self, i: int) -> np.ndarray:
         """Decode image ``i`` and apply the operations.
@@ -215,6 +249,7 @@ def sample_images(images, n: int = LAZY_SAMPLE) -> np.ndarray:
         images = images.without_random()
     if isinstance(images, np.ndarray):
         return images
+    images.check_same_shape()  # all the files, from their headers
     indices = evenly_spaced(len(images), n)
     decoded = []
     for i in indices:

@@ -56,9 +56,6 @@ _COMPRESSED = {
 }
 # Image files given where a model is expected (the arguments swapped).
 _IMAGES = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*")
-# EXIF orientations that rotate by 90 degrees: the displayed image has width and height
-# swapped with respect to the stored one (read_image applies the rotation).
-_TRANSPOSED_ORIENTATIONS = (5, 6, 7, 8)
 
 
 class CommandError(ValueError):
@@ -759,7 +756,8 @@ def _training_images(paths: np.ndarray, root: str, image_size: tuple[int, int] |
 
     images = LazyImages(paths)
     images.check_files()  # every bad file reported at once, before anything else
-    headers = [_header(path) for path in paths]
+    # (height, width, grayscale) each file decodes to, from the headers just read.
+    headers = [(int(h), int(w), c == 1) for h, w, c in images._file_shapes]
     first_of_size: dict[tuple[int, int], str] = {}
     for path, (height, width, _) in zip(paths, headers, strict=True):
         first_of_size.setdefault((height, width), path)
@@ -788,21 +786,6 @@ def _training_images(paths: np.ndarray, root: str, image_size: tuple[int, int] |
 
 def _relative(path: str, root: str) -> str:
     return os.path.relpath(path, root)
-
-
-def _header(path: str) -> tuple[int, int, bool]:
-    """``(height, width, grayscale)`` of an image file as displayed, from its header."""
-    from PIL import Image
-
-    from sklimg.io import _GRAY_MODES
-
-    with Image.open(path) as img:
-        width, height = img.size
-        orientation = img.getexif().get(0x0112)  # the EXIF Orientation tag
-        gray = img.mode in _GRAY_MODES
-    if orientation in _TRANSPOSED_ORIENTATIONS:
-        width, height = height, width
-    return height, width, gray
 
 
 def _held_out_accuracy(clf, images, labels: np.ndarray) -> tuple[float, int]:

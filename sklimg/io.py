@@ -20,7 +20,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from sklimg.exceptions import ImageInputError
 
-__all__ = ["DEFAULT_MAX_PIXELS", "check_image_file", "read_image"]
+__all__ = ["DEFAULT_MAX_PIXELS", "check_image_file", "decoded_shape", "read_image"]
 
 #: Largest image (height x width) read by default: 10,000 x 10,000, larger than any
 #: camera photo yet far below what a decompression bomb claims. 300 MB decoded as RGB.
@@ -32,6 +32,8 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error)
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 _GRAY_MODES = ("1", "L", "LA", "La", "I", "F", *_SIXTEEN_BIT_MODES)
 _ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
+# EXIF orientations that rotate by 90 degrees, swapping height and width.
+_TRANSPOSED_ORIENTATIONS = (5, 6, 7, 8)
 
 
 def read_image(
@@ -136,6 +138,54 @@ def check_image_file(
     with _open(path, max_pixels) as (img, _):
         width, height = img.size
     return height, width
+
+
+def decoded_shape(
+    path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> tuple[int, int, int]:
+    """The shape :func:`read_image` will return for ``path``, from the header alone.
+
+    Parameters
+    ----------
+    path : str or path-like
+    max_pixels : int or None, default=DEFAULT_MAX_PIXELS
+        Largest ``height * width`` accepted; see :func:`read_image`.
+
+    Returns
+    -------
+    shape : tuple of int
+        ``(height, width, channels)``: the EXIF orientation applied, 1 channel for
+        grayscale files and 3 for the rest.
+
+    Raises
+    ------
+    ImageInputError
+        As :func:`check_image_file`.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from PIL import Image
+    >>> from sklimg.io import decoded_shape
+    >>> path = os.path.join(tempfile.mkdtemp(), "photo.jpg")
+    >>> exif = Image.Exif()
+    >>> exif[0x0112] = 6  # taken with the camera on its side: shown rotated by 90 degrees
+    >>> Image.new("RGB", (40, 30)).save(path, exif=exif)
+    >>> decoded_shape(path)
+    (40, 30, 3)
+    """
+    with _open(path, max_pixels) as (img, _):
+        width, height = img.size
+        gray = img.mode in _GRAY_MODES
+        # The EXIF Orientation tag. A PNG's EXIF is read here only when it comes
+        # before the pixels (as the PNG specification asks): Pillow would otherwise
+        # decode the whole file to find it.
+        orientation = None
+        if img.format != "PNG" or "exif" in img.info:
+            orientation = img.getexif().get(0x0112)
+    if orientation in _TRANSPOSED_ORIENTATIONS:
+        height, width = width, height
+    return height, width, 1 if gray else 3
 
 
 @contextmanager

@@ -170,8 +170,52 @@ def test_predict_checks_the_size_of_files(digit_files, tmp_path):
     Image.fromarray(np.zeros((16, 16), dtype=np.uint8)).save(big)
     with pytest.raises(ImageInputError, match=r"height x width \(8, 8\) but X has \(16, 16\)"):
         clf.predict([str(big)])
-    with pytest.raises(ImageInputError, match=r"image 1 is \(1, 16, 16\).*Resize"):
+    with pytest.raises(ImageInputError, match=r"big.png' is \(16, 16, 1\).*Resize"):
         clf.predict([paths[0], str(big)])
+
+
+def test_a_file_of_another_shape_fails_before_training_wherever_it_is(tmp_path, monkeypatch):
+    """Every file's header is read before training, so one odd file among many is
+    found at once, not when its batch comes (here it is outside the files decoded to
+    learn the images' shape and statistics)."""
+    import sklimg._lazy
+
+    paths = []
+    for i in range(600):
+        path = tmp_path / f"{i:03d}.png"
+        Image.fromarray(np.full((8, 8), i % 256, dtype=np.uint8)).save(path)
+        paths.append(str(path))
+    sampled = set(sklimg._lazy.evenly_spaced(600, sklimg._lazy.LAZY_SAMPLE).tolist())
+    odd = next(i for i in range(600) if i not in sampled)
+    Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8)).save(paths[odd])
+    y = np.arange(600) % 2
+    trained = []
+    monkeypatch.setattr(ImageClassifier, "_train", lambda *a, **k: trained.append(1))
+    clf = ImageClassifier(**FAST)
+    with pytest.raises(
+        ImageInputError,
+        match=rf"2 shapes among 600 files\): '.*000.png' is \(8, 8, 1\) but "
+        rf"'.*{odd:03d}.png' is \(8, 8, 3\).*ToRGB",
+    ):
+        clf.fit(paths, y)
+    assert not trained and not hasattr(clf, "classes_")
+
+
+def test_exif_rotated_photos_count_with_their_displayed_shape(tmp_path):
+    """A photo taken with the camera on its side is stored 40 wide, 30 high, and shown
+    (and decoded) 30 wide, 40 high: it matches photos stored upright at 30 x 40."""
+    paths = []
+    for i in range(6):
+        path = tmp_path / f"{i}.jpg"
+        if i % 2:
+            exif = Image.Exif()
+            exif[0x0112] = 6  # rotate 90 degrees to display
+            Image.new("RGB", (40, 30), (200, 20 * i, 0)).save(path, exif=exif)
+        else:
+            Image.new("RGB", (30, 40), (20 * i, 200, 0)).save(path)
+        paths.append(str(path))
+    clf = ImageClassifier(**FAST).fit(paths, np.arange(6) % 2)
+    assert clf.input_shape_ == (40, 30, 3)
 
 
 def test_peak_memory_stays_flat_as_files_grow(tmp_path):
