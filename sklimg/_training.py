@@ -78,9 +78,10 @@ class InferenceModeNet(NeuralNetClassifier):
     #: Test-time augmentation of predictions (see sklimg._tta); set on the view the
     #: classifier predicts with. Validation scores during training never use it.
     tta = None
-    #: Built by ImageClassifier.partial_fit: one epoch per call, the optimizer's state
-    #: kept between calls.
-    incremental = False
+    #: A net built by ImageClassifier.partial_fit (one epoch per call, the optimizer's
+    #: state kept between calls) holds the classifier's training settings it was built
+    #: with here; False for nets built by fit.
+    incremental: bool | dict = False
 
     def predicting_with(self, **settings: Any) -> InferenceModeNet:
         """A shallow view of this net with ``settings`` (``tta``, loader parameters such
@@ -282,7 +283,9 @@ class PreciseBatchNorm(Callback):
         self.max_images = max_images
 
     def on_train_end(self, net, X=None, y=None, **kwargs) -> None:
-        if X is None:
+        # A partial_fit call sees only its part of the data: statistics recomputed on it
+        # would replace what the earlier calls learned, so the running averages stay.
+        if X is None or getattr(net, "incremental", False):
             return
         train_set, _ = net.get_split_datasets(X, y)
         loader_params = {**net.get_params_for("iterator_train"), "batch_size": net.batch_size}

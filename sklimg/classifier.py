@@ -12,6 +12,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 import torch
+from sklearn import get_config
 from sklearn.base import BaseEstimator, ClassifierMixin, clone, is_classifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -63,10 +64,22 @@ from sklimg.utils.validation import (
 __all__ = ["ImageClassifier"]
 
 
+# What a partial_fit checkpoint's tag starts with: fit refuses to resume it.
+_PARTIAL_FIT_TAG = "partial_fit:"
+
 # What defines the network: a warm start refuses changes to these.
 _NETWORK_PARAMS = (
     "backbone", "pretrained", "weights", "backbone_kwargs", "image_shape", "head",
     "finetune", "input_size",
+)  # fmt: skip
+
+
+# Training parameters a partial_fit net is built with: changing one (set_params) between
+# calls builds a new net around the network (a new optimizer), as a warm start does.
+_INCREMENTAL_PARAMS = (
+    "lr", "optimizer", "weight_decay", "batch_size", "label_smoothing", "gradient_clip",
+    "class_weight", "backbone_lr_scale", "freeze_epochs", "device", "amp", "compile",
+    "accelerator", "checkpoint_dir", "callbacks", "verbose",
 )  # fmt: skip
 
 
@@ -512,7 +525,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             if continuing:
                 # The trained network goes on learning, under the current training
                 # parameters (a new optimizer and schedule; history_ grows).
-                network, history = self.net_.module_, self.history_
+                network, history = self._continuing_network(), self.history_
                 finetune, input_size = self.finetune_, self.input_size_
                 uses_weights = self.pretrained or self.weights is not None
             else:
@@ -576,9 +589,12 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         one epoch over ``X`` and adds a row to ``history_``, with the optimizer's state
         kept between calls. The learning rate stays at ``lr`` (a schedule needs the
         number of calls, which only you know; call ``fit`` for one), and all of ``X``
-        trains: ``validation_fraction`` and ``early_stopping`` apply to ``fit`` only.
-        Each call draws new shuffling and augmentation, also with an int
-        ``random_state`` (seeded by the call's number, so a series of calls repeats).
+        trains: ``validation_fraction``, ``early_stopping`` and the recomputation of
+        BatchNorm statistics apply to ``fit`` only. Training parameters changed with
+        ``set_params`` between calls apply from the next call, with a new optimizer
+        state (as after unpickling). Each call draws new shuffling and augmentation,
+        also with an int ``random_state`` (seeded by the call's number, so a series
+        of calls repeats).
 
         After ``fit``, ``partial_fit`` goes on training the fitted network, as after
         a first ``partial_fit``. With a scikit-learn ``head``, available when the head
@@ -632,6 +648,8 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         sample = sample_images(images)
         if not first:
             self._check_continuing(sample, "partial_fit")
+            if hasattr(self, "pixel_range_"):
+                check_same_range(sample, self.pixel_range_, type(self).__name__)
         # A new seed per call (the number of calls so far added to random_state's), so
         # each call shuffles and augments afresh, and a series of calls repeats.
         seed = seed_from_random_state(self.random_state)
@@ -654,7 +672,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         dataset = _dataset(train_images, torch.from_numpy(y_encoded), _loss_weights(sample_weight))
         with seeded(seed, device):
             net = getattr(self, "net_", None)
-            if net is not None and net.incremental:
+            if net is not None and net.incremental == self._incremental_settings():
                 # Later calls: the same net, optimizer state included.
                 # Workers suited to this call's input (skorch reads iterator settings
                 # from the net's attributes; its set_params would re-initialise).
@@ -663,8 +681,10 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                 )
                 self._train(net, dataset, y_encoded, epochs=1)
                 return self
-            if net is not None:  # fitted by fit: its network, a net for single passes
-                network, history = net.module_, self.history_
+            if net is not None:
+                # Fitted by fit, or training settings changed since the last call: the
+                # network, in a new net for single passes (a new optimizer).
+                network, history = self._continuing_network(), self.history_
                 finetune, input_size = self.finetune_, self.input_size_
                 uses_weights = self.pretrained or self.weights is not None
             else:
@@ -683,19 +703,39 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                 history=history,
                 validation_fraction=None,
                 seed=seed,
-                class_weights=self._class_weights(classes, None),
+                # A dict needs no y ("balanced", which does, is refused above).
+                class_weights=self._class_weights(classes, classes),
             )
             plan = dataclasses.replace(
-                plan, lr_schedule="constant", max_epochs=1, early_stopping=False
+                plan,
+                lr_schedule="constant",
+                max_epochs=1,
+                early_stopping=False,
+                checkpoint_tag=_PARTIAL_FIT_TAG + plan.checkpoint_tag,
             )
             net = build_net(network, plan)
-            net.incremental = True
+            # What it was built with: set_params changing these builds a new one.
+            net.incremental = self._incremental_settings()
             if history is not None:
                 net.initialize()
                 net.history = History(list(history))
             fitted = self._network_attributes(classes, spec, sample, input_size, finetune)
             self._train(net, dataset, y_encoded, fitted=fitted, network=network, epochs=1)
         return self
+
+    def _incremental_settings(self) -> dict[str, str]:
+        """The parameters a partial_fit net is built with (as reprs). Those it ignores
+        (the schedule, the validation split, early stopping) are left out."""
+        return {name: repr(getattr(self, name)) for name in _INCREMENTAL_PARAMS}
+
+    def _continuing_network(self):
+        """The fitted network, to train on (warm start, partial_fit), its backbone frozen
+        as ``finetune_`` and the epochs so far say (sklimg.load rebuilds it unfrozen)."""
+        network = self.net_.module_
+        frozen = self.finetune_ == "head" or (
+            self.finetune_ == "gradual" and len(self.history_) < self.freeze_epochs
+        )
+        return network.freeze_backbone(frozen)
 
     def _partial_fit_classes(self, classes, y: np.ndarray, first: bool) -> np.ndarray:
         """The classes of a partial_fit call, checked against ``y`` and earlier calls."""
@@ -733,8 +773,8 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         self, spec, images, sample, y, classes, sample_weight, device, seed, first
     ) -> None:
         """partial_fit with a scikit-learn head: its partial_fit on the frozen features."""
+        self._check_head()
         if first:
-            self._check_head()
             extractor = self._feature_extractor(spec, images, sample, device, seed)
             head = clone(self.head)
         else:
@@ -891,6 +931,12 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         if not (self.warm_start and self.checkpoint_dir is not None):
             return None
         checkpoint = load_checkpoint(self.checkpoint_dir)
+        if checkpoint is not None and checkpoint["tag"].startswith(_PARTIAL_FIT_TAG):
+            raise ValueError(
+                f"The checkpoint in {str(self.checkpoint_dir)!r} was written by partial_fit, "
+                f"which trains at a constant rate, call by call: fit cannot resume it with "
+                f"its own schedule. Continue with partial_fit, or use another checkpoint_dir."
+            )
         if checkpoint is not None and checkpoint["tag"] != self._config_digest(classes):
             raise ValueError(
                 f"The checkpoint in {str(self.checkpoint_dir)!r} was written by a classifier "
@@ -1335,27 +1381,45 @@ def _loss_weights(sample_weight: np.ndarray | None) -> torch.Tensor | None:
     ratios matter (equal weights are the unweighted loss)."""
     if sample_weight is None:
         return None
-    return torch.from_numpy((sample_weight / sample_weight.mean()).astype(np.float32))
+    scaled = sample_weight / sample_weight.max()  # no overflow in the mean of huge weights
+    return torch.from_numpy((scaled / scaled.mean()).astype(np.float32))
 
 
 def _head_fit_params(head, sample_weight: np.ndarray | None) -> dict:
     """``fit`` keywords giving ``sample_weight`` to a scikit-learn head: to the head,
-    or to each step of a ``Pipeline`` head that takes it. Raises when the head (a
-    pipeline's last step) cannot take it."""
+    or to each step of a ``Pipeline`` head that takes it (with metadata routing on,
+    through the steps' fit requests, set on this clone of the head). Raises when the
+    head (a pipeline's last step) cannot take it."""
     if sample_weight is None:
         return {}
     steps = head.steps if isinstance(head, Pipeline) else [(None, head)]
-    if not has_fit_parameter(steps[-1][1], "sample_weight"):
+    if not _takes_sample_weight(steps[-1][1]):
         raise ValueError(
             f"sample_weight needs a head whose fit takes sample_weight; {steps[-1][1]!r} "
             f"does not. Use a head that does (e.g. LogisticRegression(), SVC()), or "
             f"head=None for a neural head."
         )
+    takers = [
+        (name, step)
+        for name, step in steps
+        if step not in (None, "passthrough") and _takes_sample_weight(step)
+    ]
+    if isinstance(head, Pipeline) and get_config()["enable_metadata_routing"]:
+        for _, step in takers:
+            step.set_fit_request(sample_weight=True)
+        return {"sample_weight": sample_weight}
     return {
         "sample_weight" if name is None else f"{name}__sample_weight": sample_weight
-        for name, step in steps
-        if step not in (None, "passthrough") and has_fit_parameter(step, "sample_weight")
+        for name, step in takers
     }
+
+
+def _takes_sample_weight(estimator) -> bool:
+    """Whether ``estimator.fit`` takes ``sample_weight``, named or through ``**params``
+    (meta-estimators such as ``GridSearchCV`` pass it on)."""
+    return has_fit_parameter(estimator, "sample_weight") or (
+        not isinstance(estimator, Pipeline) and takes_keyword(estimator.fit, "sample_weight")
+    )
 
 
 def _dataset(images, y: torch.Tensor | None = None, weight: torch.Tensor | None = None):

@@ -183,3 +183,84 @@ def test_partial_fit_writes_checkpoints(digits, tmp_path):
     clf.partial_fit(X, y)
     saved = torch.load(tmp_path / "last.pt", weights_only=True)
     assert len(saved["history"]) == 2
+
+
+def test_a_dict_of_class_weights_reaches_the_loss(digits):
+    X, y, _, _ = digits
+    weights = {label: 1.0 + label for label in CLASSES}
+    clf = ImageClassifier(**FAST, class_weight=weights).partial_fit(X, y, classes=CLASSES)
+    np.testing.assert_allclose(clf.net_.criterion_.weight.numpy(), 1.0 + CLASSES)
+
+
+def test_set_params_between_calls_apply_from_the_next_call(digits):
+    X, y, _, _ = digits
+    clf = ImageClassifier(**FAST).partial_fit(X, y, classes=CLASSES)
+    first = clf.net_
+    clf.partial_fit(X, y)
+    assert clf.net_ is first  # nothing changed: the same net and optimizer
+    clf.set_params(lr=0.002, optimizer="sgd", batch_size=16).partial_fit(X, y)
+    net = clf.net_
+    assert net is not first and net.module_ is first.module_  # the same network
+    assert isinstance(net.optimizer_, torch.optim.SGD) and net.batch_size == 16
+    assert net.optimizer_.param_groups[0]["lr"] == 0.002
+    assert len(clf.history_) == 3
+
+
+def test_calls_keep_batchnorm_statistics_learned_so_far(digits, monkeypatch):
+    """Recomputing BatchNorm statistics at the end of a call would replace them with
+    those of its images alone: a last call on two images would undo the rest."""
+    import sklimg._training
+
+    recomputed = []
+    real = sklimg._training.recompute_batchnorm_stats
+    monkeypatch.setattr(
+        sklimg._training,
+        "recompute_batchnorm_stats",
+        lambda *a, **k: recomputed.append(1) or real(*a, **k),
+    )
+    X, y, X_test, y_test = digits
+    clf = ImageClassifier(**FAST)
+    for _ in range(3):
+        for part in _chunks(len(y), 3):
+            clf.partial_fit(X[part], y[part], classes=CLASSES)
+    before = clf.score(X_test, y_test)
+    ones = np.flatnonzero(y == 1)[:2]
+    clf.partial_fit(X[ones], y[ones])
+    assert not recomputed
+    assert clf.score(X_test, y_test) > before - 0.1
+    ImageClassifier(**FAST, max_epochs=1).fit(X, y)
+    assert recomputed  # fit does recompute them
+
+
+def test_a_loaded_model_keeps_its_backbone_frozen(digits, tmp_path):
+    import sklimg
+
+    X, y, _, _ = digits
+    clf = ImageClassifier(**FAST, finetune="head", max_epochs=2).fit(X, y)
+    loaded = sklimg.load(sklimg.save(clf, tmp_path / "m.sklimg"), device="cpu")
+    backbone = [p.detach().clone() for p in loaded.net_.module_.backbone.parameters()]
+    loaded.partial_fit(X, y)
+    loaded.set_params(warm_start=True, max_epochs=1).fit(X, y)
+    for before, after in zip(backbone, loaded.net_.module_.backbone.parameters(), strict=True):
+        torch.testing.assert_close(before, after)
+
+
+def test_fit_refuses_to_resume_a_partial_fit_checkpoint(digits, tmp_path):
+    X, y, _, _ = digits
+    params = dict(FAST, max_epochs=5, checkpoint_dir=tmp_path)
+    ImageClassifier(**params).partial_fit(X, y, classes=CLASSES)
+    with pytest.raises(ValueError, match="was written by partial_fit.*Continue with partial_fit"):
+        ImageClassifier(**params, warm_start=True).fit(X, y)
+
+
+def test_later_calls_check_the_pixel_scale_and_the_head(digits):
+    from sklimg.exceptions import PixelRangeWarning
+
+    X, y, _, _ = digits
+    clf = ImageClassifier(**FAST).partial_fit(X, y, classes=CLASSES)
+    with pytest.warns(PixelRangeWarning):
+        clf.partial_fit(X * 255, y)
+    head = SGDClassifier(random_state=0)
+    clf = ImageClassifier("pixels", head=head).partial_fit(X, y, classes=CLASSES)
+    with pytest.raises(ValueError, match="augment needs a neural head"):
+        clf.set_params(augment="light").partial_fit(X, y)

@@ -227,3 +227,44 @@ def test_score_weighs_images(digits):
     right = clf.predict(X_test) == y_test
     weights = np.where(right, 0.0, 1.0)  # only the mistakes count
     assert clf.score(X_test, y_test, sample_weight=weights) == 0.0
+
+
+def test_pipeline_heads_take_weights_with_metadata_routing_on(digits):
+    X, y, X_test, _ = digits
+    weights = _without(y)
+    with sklearn.config_context(enable_metadata_routing=True):
+        for head in (None, make_pipeline(StandardScaler(), LogisticRegression(C=0.1))):
+            clf = ImageClassifier("pixels", head=head).fit(X, y, sample_weight=weights)
+            assert (clf.predict(X_test) == IGNORED).sum() == 0
+        search = (
+            ImageClassifier("pixels")
+            .set_fit_request(sample_weight=True)
+            .set_score_request(sample_weight=False)
+        )
+        result = cross_validate(
+            search, X, y, cv=2, params={"sample_weight": weights}, return_estimator=True
+        )
+    assert all((e.predict(X_test) == IGNORED).sum() == 0 for e in result["estimator"])
+
+
+def test_meta_estimator_heads_pass_weights_on(digits):
+    X, y, X_test, _ = digits
+    head = GridSearchCV(LogisticRegression(max_iter=500), {"C": [0.1, 1.0]}, cv=2)
+    clf = ImageClassifier("pixels", head=head).fit(X, y, sample_weight=_without(y))
+    assert (clf.predict(X_test) == IGNORED).sum() == 0
+
+
+def test_huge_and_object_weights(digits):
+    X, y, X_test, _ = digits
+    unweighted = ImageClassifier(**FAST).fit(X, y).predict_proba(X_test)
+    huge = ImageClassifier(**FAST).fit(X, y, sample_weight=np.full(len(y), 1e308))
+    np.testing.assert_allclose(huge.predict_proba(X_test), unweighted, atol=1e-4)
+    objects = np.array([1.0] * len(y), dtype=object)
+    ImageClassifier(**FAST).fit(X, y, sample_weight=objects)
+    ImageClassifier(**FAST).fit(X, y, sample_weight=np.array(2.0))  # 0-d: a number
+
+
+def test_the_check_suite_accepts_heads_that_refuse_weights():
+    from sklimg.utils.estimator_checks import check_sample_weights_ones
+
+    check_sample_weights_ones("knn", ImageClassifier("pixels", head=KNeighborsClassifier()))

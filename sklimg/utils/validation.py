@@ -11,7 +11,7 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
@@ -459,9 +459,14 @@ def check_sample_weight(sample_weight, n_samples: int) -> np.ndarray | None:
     """
     if sample_weight is None:
         return None
-    if isinstance(sample_weight, Real) and not isinstance(sample_weight, bool):
-        sample_weight = np.full(n_samples, sample_weight, dtype=np.float64)
     weights = np.asarray(sample_weight)
+    if weights.dtype == object:  # e.g. a pandas column of Python floats
+        try:
+            weights = weights.astype(np.float64)
+        except (TypeError, ValueError):
+            pass
+    if weights.ndim == 0 and weights.dtype.kind in "iuf":  # a number: every image alike
+        weights = np.full(n_samples, weights, dtype=np.float64)
     if weights.dtype == bool or weights.dtype.kind not in "iuf":
         raise ImageInputError(
             f"sample_weight must hold numbers; got dtype {weights.dtype}. Pass one float "
