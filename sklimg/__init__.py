@@ -1,17 +1,25 @@
 """sklimg: scikit-learn compatible image classification."""
 
 from sklimg.classifier import ImageClassifier
+from sklimg.lr_finder import find_lr
 from sklimg.persistence import load, save
-from sklimg.plotting import plot_confusion_matrix, plot_history, plot_most_confused
+from sklimg.plotting import (
+    plot_confusion_matrix,
+    plot_history,
+    plot_lr_finder,
+    plot_most_confused,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ImageClassifier",
     "__version__",
+    "find_lr",
     "load",
     "plot_confusion_matrix",
     "plot_history",
+    "plot_lr_finder",
     "plot_most_confused",
     "save",
 ]

@@ -185,8 +185,9 @@ class LazyImages:
         self._file_shapes = shapes
 
     def check_same_shape(self) -> None:
-        """For files used as they are (no operations), fail unless every file decodes to
-        one shape, naming a file of the most common shape and one of another.
+        """For files used as they are (or through operations that keep each image's
+        shape, such as ``Normalize``), fail unless every file decodes to one shape,
+        naming a file of the most common shape and one of another.
 
         Raises
         ------
@@ -194,7 +195,8 @@ class LazyImages:
             With the step that fixes it (``Resize``, ``ToRGB`` or ``Grayscale``).
         """
         shapes = self._file_shapes
-        if self.ops or shapes is None or len(shapes) == 0:
+        reshaped = any(not getattr(op, "keeps_shape", False) for op in self.ops)
+        if reshaped or shapes is None or len(shapes) == 0:
             return
         distinct, first, counts = np.unique(shapes, axis=0, return_index=True, return_counts=True)
         if len(distinct) == 1:

@@ -177,12 +177,7 @@ def decoded_shape(
     with _open(path, max_pixels) as (img, _):
         width, height = img.size
         gray = img.mode in _GRAY_MODES
-        # The EXIF Orientation tag. A PNG's EXIF is read here only when it comes
-        # before the pixels (as the PNG specification asks): Pillow would otherwise
-        # decode the whole file to find it.
-        orientation = None
-        if img.format != "PNG" or "exif" in img.info:
-            orientation = img.getexif().get(0x0112)
+        orientation = _orientation(img)
     if orientation in _TRANSPOSED_ORIENTATIONS:
         height, width = width, height
     return height, width, 1 if gray else 3
@@ -221,6 +216,19 @@ def _open(path, max_pixels: int | None) -> Iterator[tuple[Image.Image, str]]:
             f"Could not read image file {name}: {exc}. The file is damaged or incomplete "
             f"(an interrupted download or copy?); replace it or remove it from the list."
         ) from exc
+
+
+def _orientation(img: Image.Image) -> int | None:
+    """The EXIF orientation :func:`read_image` will apply to an open file's size, read
+    without decoding the pixels."""
+    if img.format == "TIFF":
+        return None  # Pillow's TIFF reader reports the size with the rotation applied
+    if img.format == "PNG":
+        # Pillow's PNG getexif decodes the whole file to find an eXIf chunk stored after
+        # the pixels (which the PNG specification does not allow); the base method reads
+        # what the header holds: an eXIf chunk, ImageMagick's raw profile, XMP.
+        return Image.Image.getexif(img).get(0x0112)
+    return img.getexif().get(0x0112)
 
 
 def _check_max_pixels(max_pixels) -> None:

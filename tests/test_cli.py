@@ -107,6 +107,7 @@ def test_train_shows_epochs_saves_safely_and_reports_held_out_accuracy(trained):
     assert len(model.history_) == 4
 
 
+@pytest.mark.filterwarnings("always:The loss")  # shown by the command, on one line
 def test_train_finds_the_learning_rate_on_the_training_images(data, tmp_path, monkeypatch):
     import sklimg.lr_finder
 
@@ -122,6 +123,8 @@ def test_train_finds_the_learning_rate_on_the_training_images(data, tmp_path, mo
     args = ["--validation-fraction", "0.25", "--out", out_path, "--format", "joblib"]
     code, out, err = run("train", data[0], *FAST, "--lr", "find", *args)
     assert code == 0, err
+    # 18 images: a curve the range test may warn about, as a one-line warning.
+    assert all(line.startswith("sklimg: warning: The loss") for line in err.splitlines())
     found = re.search(r"range test on 18 training images \(\d+ steps\): lr ([\d.e+-]+)\.", out)
     assert found, out
     model = joblib.load(out_path)

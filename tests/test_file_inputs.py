@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
 
 from sklimg import ImageClassifier
 from sklimg.exceptions import ImageInputError
-from sklimg.preprocessing import LazyImages
+from sklimg.preprocessing import LazyImages, Normalize, ToRGB
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = dict(backbone="test_cnn", max_epochs=2, random_state=0)
@@ -199,6 +200,11 @@ def test_a_file_of_another_shape_fails_before_training_wherever_it_is(tmp_path, 
     ):
         clf.fit(paths, y)
     assert not trained and not hasattr(clf, "classes_")
+    # Through a step that keeps each image's shape, too (not through a Resize).
+    with pytest.raises(ImageInputError, match=rf"'.*{odd:03d}.png' is \(8, 8, 3\)"):
+        make_pipeline(Normalize("imagenet"), ImageClassifier(**FAST)).fit(paths, y)
+    make_pipeline(ToRGB(), ImageClassifier(**FAST)).fit(paths, y)
+    assert trained
 
 
 def test_exif_rotated_photos_count_with_their_displayed_shape(tmp_path):

@@ -246,3 +246,65 @@ def test_invalid_max_pixels(tmp_path, bad):
         read_image(path, max_pixels=bad)
     with pytest.raises(ValueError, match="max_pixels must be a positive integer"):
         check_image_file(path, max_pixels=bad)
+
+
+def _exif(orientation: int) -> Image.Exif:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return exif
+
+
+def _raw_profile_png(path: Path, image: Image.Image, orientation: int) -> None:
+    """A PNG whose orientation is in ImageMagick's text chunk, not an eXIf chunk."""
+    from PIL import PngImagePlugin
+
+    raw = _exif(orientation).tobytes()
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Raw profile type exif", f"\nexif\n{len(raw)}\n{raw.hex()}")
+    image.save(path, pnginfo=info)
+
+
+def _xmp_png(path: Path, image: Image.Image, orientation: int) -> None:
+    from PIL import PngImagePlugin
+
+    xmp = (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/'
+        '02/22-rdf-syntax-ns#"><rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/"'
+        f' tiff:Orientation="{orientation}"/></rdf:RDF></x:xmpmeta>'
+    )
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", xmp)
+    image.save(path, pnginfo=info)
+
+
+RGB = Image.fromarray(_random_rgb(height=30, width=40))
+SHAPE_CASES = {
+    "png rgb": lambda p: RGB.save(p.with_suffix(".png")),
+    "png gray": lambda p: RGB.convert("L").save(p.with_suffix(".png")),
+    "png rgba": lambda p: RGB.convert("RGBA").save(p.with_suffix(".png")),
+    "png palette": lambda p: RGB.convert("P").save(p.with_suffix(".png")),
+    "png 16-bit": lambda p: RGB.convert("I;16").save(p.with_suffix(".png")),
+    "png exif 6": lambda p: RGB.save(p.with_suffix(".png"), exif=_exif(6)),
+    "png raw profile 6": lambda p: _raw_profile_png(p.with_suffix(".png"), RGB, 6),
+    "png xmp 8": lambda p: _xmp_png(p.with_suffix(".png"), RGB, 8),
+    "jpeg exif 3": lambda p: RGB.save(p.with_suffix(".jpg"), exif=_exif(3)),
+    "jpeg exif 6": lambda p: RGB.save(p.with_suffix(".jpg"), exif=_exif(6)),
+    "jpeg gray exif 8": lambda p: RGB.convert("L").save(p.with_suffix(".jpg"), exif=_exif(8)),
+    "jpeg cmyk": lambda p: RGB.convert("CMYK").save(p.with_suffix(".jpg")),
+    "tiff exif 6": lambda p: RGB.save(p.with_suffix(".tif"), tiffinfo={0x0112: 6}),
+    "tiff rgba": lambda p: RGB.convert("RGBA").save(p.with_suffix(".tif")),
+    "webp exif 6": lambda p: RGB.save(p.with_suffix(".webp"), exif=_exif(6)),
+    "gif": lambda p: RGB.convert("P").save(p.with_suffix(".gif")),
+    "bmp": lambda p: RGB.save(p.with_suffix(".bmp")),
+}
+
+
+@pytest.mark.parametrize("case", list(SHAPE_CASES))
+def test_decoded_shape_is_the_shape_read_image_returns(tmp_path, case):
+    """The shape check before training reads headers only; it must agree with what
+    decoding gives, rotation and channels included."""
+    from sklimg.io import decoded_shape
+
+    SHAPE_CASES[case](tmp_path / "image")
+    (path,) = tmp_path.iterdir()
+    assert decoded_shape(path) == read_image(path).shape

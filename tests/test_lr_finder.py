@@ -41,7 +41,11 @@ def test_the_rate_grows_geometrically_until_the_loss_blows_up(digits):
     for rate in (result.suggestion, result.minimum, result.valley, result.steep):
         assert result.lrs[0] <= rate <= result.lrs[-1]
     assert result.suggestion == result.minimum
-    assert result.minimum == pytest.approx(result.lrs[np.argmin(result.losses)] / 10)
+    # As fastai, the rules read the curve without its first tenth and last 5 steps.
+    kept_lrs, kept = result.lrs[6:-5], result.losses[6:-5]
+    assert result.minimum == pytest.approx(kept_lrs[np.argmin(kept)] / 10)
+    slopes = np.diff(kept) / np.diff(np.log(kept_lrs))
+    assert result.steep == pytest.approx(kept_lrs[np.argmin(slopes)])
     # Repeatable with an int random_state.
     again = find_lr(clf, X, y, start_lr=1e-6, end_lr=1e3, num_iter=60)
     np.testing.assert_array_equal(again.losses, result.losses)
@@ -66,10 +70,24 @@ def test_valley_is_two_thirds_down_the_longest_descent():
     assert 20 <= _valley(noisy) <= 30
 
 
+# 20 steps say little about the rate: this test is about what trains, not the curve.
+@pytest.mark.filterwarnings("ignore:The loss was still falling", "ignore:The loss did not fall")
 def test_pipelines_frozen_backbones_and_weights(digits):
     X, y, _, _ = digits
     pipe = make_pipeline(Resize(12), ImageClassifier(**FAST))
     assert isinstance(find_lr(pipe, X, y, num_iter=20), LRFinderResult)
+    alone = find_lr(make_pipeline(ImageClassifier(**FAST)), X, y, num_iter=20)
+    np.testing.assert_array_equal(
+        alone.losses, find_lr(ImageClassifier(**FAST), X, y, num_iter=20).losses
+    )
+    with pytest.raises(TypeError, match="ending in one; got LogisticRegression"):
+        find_lr(make_pipeline(Resize(12), LogisticRegression()), X, y)
+    # Gradual unfreezing with no frozen epochs trains everything from the start.
+    gradual = find_lr(
+        ImageClassifier(**FAST, finetune="gradual", freeze_epochs=0), X, y, num_iter=20
+    )
+    full = find_lr(ImageClassifier(**FAST, finetune="full"), X, y, num_iter=20)
+    np.testing.assert_allclose(gradual.losses, full.losses, rtol=1e-5)
     # A frozen backbone trains its head on features computed once.
     head_only = find_lr(ImageClassifier(**FAST, finetune="head"), X, y, num_iter=20)
     full = find_lr(ImageClassifier(**FAST), X, y, num_iter=20)
@@ -90,6 +108,7 @@ def test_pipelines_frozen_backbones_and_weights(digits):
         ),
         (LogisticRegression(), {}, TypeError, "needs an ImageClassifier.*LogisticRegression"),
         (ImageClassifier(**FAST), {"start_lr": 0}, ValueError, "start_lr must be a positive"),
+        (ImageClassifier(**FAST), {"end_lr": np.inf}, ValueError, "end_lr must be a positive, fin"),
         (ImageClassifier(**FAST), {"end_lr": 1e-8}, ValueError, "start_lr must be below end_lr"),
         (ImageClassifier(**FAST), {"num_iter": 1}, ValueError, "num_iter must be an int of"),
         (ImageClassifier(**FAST), {"smooth_f": 0}, ValueError, r"smooth_f must be in \(0, 1\]"),
@@ -100,6 +119,16 @@ def test_bad_calls_are_refused(digits, estimator, kwargs, error, match):
     X, y, _, _ = digits
     with pytest.raises(error, match=match):
         find_lr(clone(estimator), X, y, **kwargs)
+
+
+def test_curves_that_say_nothing_are_flagged(digits):
+    X, y, _, _ = digits
+    with pytest.raises(ValueError, match=r"diverged after \d+ of 100 steps.*lower start_lr"):
+        find_lr(ImageClassifier(**FAST), X, y, start_lr=1e4, end_lr=1e6)
+    with pytest.warns(UserWarning, match="still falling at the highest rate tested"):
+        find_lr(ImageClassifier(**FAST), X, y, start_lr=1e-4, end_lr=1e-2, num_iter=60)
+    with pytest.warns(UserWarning, match=r"did not fall \(by 1% or more\) over the rates"):
+        find_lr(ImageClassifier(**FAST), X, y, start_lr=1e-12, end_lr=1e-10, num_iter=60)
 
 
 def test_bad_data_is_refused(digits):

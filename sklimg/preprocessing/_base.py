@@ -87,6 +87,7 @@ class _Op:
     def __init__(self, transformer: ImageTransformer) -> None:
         self.transformer = copy.deepcopy(transformer)
         self.random = getattr(self.transformer, "_random_op", False)
+        self.keeps_shape = getattr(self.transformer, "_keeps_shape", False)
         self.__name__ = type(transformer).__name__
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
@@ -129,6 +130,9 @@ class ImageTransformer(_ImageToImageMixin, TransformerMixin, BaseEstimator, meta
     _accepted_channels = (1, 3, 4)
     #: No parameters unless a subclass declares them.
     _parameter_constraints: dict = {}
+    #: Whether every output image has its input's shape (then the classifier can
+    #: check the shapes of files from their headers, through this step).
+    _keeps_shape = False
 
     def fit(self, X, y=None):
         """Validate the parameters; stateless transformers learn nothing.

@@ -414,6 +414,8 @@ class Normalize(_ImageStep):
     array([0.485, 0.456, 0.406])
     """
 
+    _keeps_shape = True
+
     _parameter_constraints: dict = {
         "mean": [StrOptions({"fit", "imagenet", "auto"}), "array-like", Real],
         "std": ["array-like", Real, None],
