@@ -8,6 +8,7 @@ import os
 import warnings
 from numbers import Integral, Real
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import joblib
 import numpy as np
@@ -62,6 +63,16 @@ from sklimg.utils.validation import (
 )
 
 __all__ = ["ImageClassifier"]
+
+
+class _Network(NamedTuple):
+    """The network a fit trains, and what follows from how it was made."""
+
+    network: nn.Module
+    input_size: tuple[int, int]
+    uses_weights: bool  # pretrained or given weights (a lower backbone rate by default)
+    finetune: str  # resolved: "full", "head" or "gradual"
+    history: Any  # the fitted network's history_, None for a new one
 
 
 # What a partial_fit checkpoint's tag starts with: fit refuses to resume it.
@@ -522,20 +533,15 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         train_images = self._augmented(images)
         dataset = _dataset(train_images, torch.from_numpy(y_encoded), _loss_weights(sample_weight))
         with seeded(seed, device):
-            if continuing:
-                # The trained network goes on learning, under the current training
-                # parameters (a new optimizer and schedule; history_ grows).
-                network, history = self._continuing_network(), self.history_
-                finetune, input_size = self.finetune_, self.input_size_
-                uses_weights = self.pretrained or self.weights is not None
-            else:
-                network, input_size, uses_weights, finetune = self._new_network(
-                    spec, sample, device, len(classes)
-                )
-                history = None
-            module, dataset = self._trained_module(
-                network, finetune, train_images, dataset, input_size, device
+            # A warm start goes on training the fitted network, under the current
+            # training parameters (a new optimizer and schedule; history_ grows).
+            chosen = (
+                self._fitted_network()
+                if continuing
+                else self._new_network(spec, sample, device, len(classes))
             )
+            network, history = chosen.network, chosen.history
+            module, dataset = self._trained_module(chosen, train_images, dataset, device)
             checkpoint = None if continuing else self._checkpoint_to_resume(classes)
             n_train = len(y) - (
                 math.ceil(validation_fraction * len(y)) if validation_fraction else 0
@@ -544,11 +550,8 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                 classes,
                 sample,
                 train_images,
+                chosen,
                 device=device,
-                finetune=finetune,
-                input_size=input_size,
-                uses_weights=uses_weights,
-                history=history,
                 validation_fraction=validation_fraction,
                 seed=seed,
                 class_weights=self._class_weights(classes, y),
@@ -560,7 +563,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             net = build_net(module, plan)
             # Fitted attributes are set once training has finished (or stopped with
             # weights worth keeping), never half-way.
-            fitted = self._network_attributes(classes, spec, sample, input_size, finetune)
+            fitted = self._network_attributes(classes, spec, sample, chosen)
             if history is not None:
                 net.initialize()
                 net.history = History(list(history))
@@ -681,26 +684,20 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                 )
                 self._train(net, dataset, y_encoded, epochs=1)
                 return self
-            if net is not None:
-                # Fitted by fit, or training settings changed since the last call: the
-                # network, in a new net for single passes (a new optimizer).
-                network, history = self._continuing_network(), self.history_
-                finetune, input_size = self.finetune_, self.input_size_
-                uses_weights = self.pretrained or self.weights is not None
-            else:
-                network, input_size, uses_weights, finetune = self._new_network(
-                    spec, sample, device, len(classes)
-                )
-                history = None
+            # Fitted by fit, or training settings changed since the last call: the
+            # network, in a new net for single passes (a new optimizer).
+            chosen = (
+                self._fitted_network()
+                if net is not None
+                else self._new_network(spec, sample, device, len(classes))
+            )
+            network, history = chosen.network, chosen.history
             plan = self._training_plan(
                 classes,
                 sample,
                 train_images,
+                chosen,
                 device=device,
-                finetune=finetune,
-                input_size=input_size,
-                uses_weights=uses_weights,
-                history=history,
                 validation_fraction=None,
                 seed=seed,
                 # A dict needs no y ("balanced", which does, is refused above).
@@ -719,7 +716,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             if history is not None:
                 net.initialize()
                 net.history = History(list(history))
-            fitted = self._network_attributes(classes, spec, sample, input_size, finetune)
+            fitted = self._network_attributes(classes, spec, sample, chosen)
             self._train(net, dataset, y_encoded, fitted=fitted, network=network, epochs=1)
         return self
 
@@ -728,14 +725,19 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         (the schedule, the validation split, early stopping) are left out."""
         return {name: repr(getattr(self, name)) for name in _INCREMENTAL_PARAMS}
 
-    def _continuing_network(self):
+    def _fitted_network(self) -> _Network:
         """The fitted network, to train on (warm start, partial_fit), its backbone frozen
         as ``finetune_`` and the epochs so far say (sklimg.load rebuilds it unfrozen)."""
-        network = self.net_.module_
         frozen = self.finetune_ == "head" or (
             self.finetune_ == "gradual" and len(self.history_) < self.freeze_epochs
         )
-        return network.freeze_backbone(frozen)
+        return _Network(
+            network=self.net_.module_.freeze_backbone(frozen),
+            input_size=self.input_size_,
+            uses_weights=self.pretrained or self.weights is not None,
+            finetune=self.finetune_,
+            history=self.history_,
+        )
 
     def _partial_fit_classes(self, classes, y: np.ndarray, first: bool) -> np.ndarray:
         """The classes of a partial_fit call, checked against ``y`` and earlier calls."""
@@ -794,9 +796,9 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         if first:
             self._set_fitted(None, self._head_attributes(classes, spec, sample, extractor, head))
 
-    def _new_network(self, spec: BackboneSpec, sample, device: str, n_classes: int):
-        """A new network for ``spec`` and what follows from it: ``(network, input_size,
-        uses_weights, finetune)``, the backbone frozen where ``finetune`` says."""
+    def _new_network(self, spec: BackboneSpec, sample, device: str, n_classes: int) -> _Network:
+        """A new network for ``spec`` and what follows from it, the backbone frozen where
+        ``finetune`` says."""
         built = build_backbone(
             spec,
             sample,
@@ -821,19 +823,16 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                 f'the network would not be synchronised. Use finetune="full" (with '
                 f'backbone_lr_scale) or finetune="head", or train in one process.'
             )
-        return network, built.input_size, built.pretrained, finetune
+        return _Network(network, built.input_size, built.pretrained, finetune, history=None)
 
     def _training_plan(
         self,
         classes: np.ndarray,
         sample: np.ndarray,
         train_images,
+        chosen: _Network,
         *,
         device: str,
-        finetune: str,
-        input_size,
-        uses_weights: bool,
-        history,
         validation_fraction: float | None,
         seed: int,
         class_weights: np.ndarray | None,
@@ -841,9 +840,10 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         first_epoch: int = 0,
     ) -> TrainingPlan:
         """How the skorch net trains, from the parameters and what fit resolved."""
+        finetune, history = chosen.finetune, chosen.history
         scale = self.backbone_lr_scale
         if scale is None:
-            scale = 0.1 if uses_weights else 1.0
+            scale = 0.1 if chosen.uses_weights else 1.0
         height, width, channels = sample.shape[1:]
         return TrainingPlan(
             n_classes=len(classes),
@@ -854,7 +854,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             lr_schedule=self.lr_schedule,
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
-            predict_batch_size=self._predict_batch_size(input_size),
+            predict_batch_size=self._predict_batch_size(chosen.input_size),
             class_weights=class_weights,
             label_smoothing=self.label_smoothing,
             gradient_clip=self.gradient_clip,
@@ -880,16 +880,17 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             callbacks=list(self.callbacks or []),
         )
 
-    def _trained_module(self, network, finetune: str, train_images, dataset, input_size, device):
+    def _trained_module(self, chosen: _Network, train_images, dataset, device: str):
         """What the skorch net trains, and on what: the network on the images, or, with
         a frozen backbone and no augmentation, its head on features computed once (and
         cached with ``memory``) and reused every epoch."""
-        if finetune != "head" or getattr(train_images, "random", False):
+        network = chosen.network
+        if chosen.finetune != "head" or getattr(train_images, "random", False):
             return network, dataset
         features = extract_features(
             network.feature_extractor(),
             train_images,
-            batch_size=self._predict_batch_size(input_size),
+            batch_size=self._predict_batch_size(chosen.input_size),
             device=device,
             num_workers=self.num_workers,
             memory=self.memory,
@@ -897,7 +898,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         dataset = ImageTensorDataset(torch.from_numpy(features), dataset.y, dataset.weight)
         return HeadOnly(network), dataset
 
-    def _network_attributes(self, classes, spec, sample, input_size, finetune) -> dict:
+    def _network_attributes(self, classes, spec, sample, chosen: _Network) -> dict:
         height, width, channels = sample.shape[1:]
         return dict(
             classes_=classes,
@@ -905,8 +906,8 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             backbone_spec_=spec,
             input_shape_=(int(height), int(width), int(channels)),
             pixel_range_=pixel_range(sample),
-            input_size_=input_size,
-            finetune_=finetune,
+            input_size_=chosen.input_size,
+            finetune_=chosen.finetune,
         )
 
     def _config_digest(self, classes: np.ndarray) -> str:

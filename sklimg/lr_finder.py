@@ -177,23 +177,16 @@ def find_lr(
     train_images = clf._augmented(images)
     dataset = _dataset(train_images, torch.from_numpy(y_encoded), _loss_weights(sample_weight))
     with seeded(seed, device):
-        network, input_size, uses_weights, finetune = clf._new_network(
-            spec, sample, device, len(classes)
-        )
-        if finetune == "gradual" and clf.freeze_epochs == 0:
-            network.freeze_backbone(False)  # what the first epoch of fit trains
-        module, dataset = clf._trained_module(
-            network, finetune, train_images, dataset, input_size, device
-        )
+        chosen = clf._new_network(spec, sample, device, len(classes))
+        if chosen.finetune == "gradual" and clf.freeze_epochs == 0:
+            chosen.network.freeze_backbone(False)  # what the first epoch of fit trains
+        module, dataset = clf._trained_module(chosen, train_images, dataset, device)
         plan = clf._training_plan(
             classes,
             sample,
             train_images,
+            chosen,
             device=device,
-            finetune=finetune,
-            input_size=input_size,
-            uses_weights=uses_weights,
-            history=None,
             validation_fraction=None,
             seed=seed,
             class_weights=clf._class_weights(classes, y),
