@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+from skorch.dataset import Dataset as SkorchDataset
 from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
 from sklimg._lazy import LazyImages, image_to_float
@@ -56,10 +57,14 @@ def _targets(y: torch.Tensor | None, weight: torch.Tensor | None, idx):
     return y[idx] if weight is None else WeightedTargets(y[idx], weight[idx])
 
 
-class ImageTensorDataset(Dataset):
+class ImageTensorDataset(SkorchDataset):
     """Images as one tensor ``(N, C, H, W)``, with optional integer labels and optional
     weights per image (float32, which :class:`ImageBatchLoader` batches with the labels
-    as :class:`WeightedTargets`)."""
+    as :class:`WeightedTargets`).
+
+    A skorch ``Dataset`` (its ``X`` and ``y``, without its checks), so that skorch's
+    scoring callbacks find the labels, also without caching.
+    """
 
     def __init__(
         self,
@@ -93,10 +98,11 @@ class _Failed:
         self.message = message
 
 
-class LazyImageDataset(Dataset):
+class LazyImageDataset(SkorchDataset):
     """Images decoded per item from :class:`LazyImages`, with optional labels.
 
-    Items are requested as ``(index, epoch_seed)`` by :class:`ImageBatchLoader`.
+    Items are requested as ``(index, epoch_seed)`` by :class:`ImageBatchLoader`. A
+    skorch ``Dataset``, as :class:`ImageTensorDataset`.
     """
 
     def __init__(
@@ -108,6 +114,11 @@ class LazyImageDataset(Dataset):
         self.images = images
         self.y = y
         self.weight = weight
+
+    @property
+    def X(self) -> LazyImages:
+        """The images, as skorch's ``Dataset`` names them."""
+        return self.images
 
     def __len__(self) -> int:
         return len(self.images)

@@ -33,8 +33,15 @@ from skorch.utils import to_device, to_tensor
 from torch import nn
 from torch.nn import functional as F
 
+from sklimg._lazy import LazyImages
 from sklimg._network import recompute_batchnorm_stats, trainable_batchnorms
-from sklimg._torch_data import ImageBatchLoader, WeightedTargets, image_data_loader
+from sklimg._torch_data import (
+    ImageBatchLoader,
+    ImageTensorDataset,
+    LazyImageDataset,
+    WeightedTargets,
+    image_data_loader,
+)
 from sklimg._tta import average_over_views
 from sklimg.exceptions import TrainingDivergedError
 
@@ -98,6 +105,15 @@ class InferenceModeNet(NeuralNetClassifier):
             with torch.autocast("cuda", dtype=torch.bfloat16):
                 return super().infer(x, **fit_params).float()
         return super().infer(x, **fit_params)
+
+    def get_dataset(self, X, y=None):
+        # What skorch's scoring without caching passes back: the X of an image dataset
+        # (a (N, C, H, W) tensor, or LazyImages), to batch as the dataset did.
+        if isinstance(X, torch.Tensor) and X.ndim == 4:
+            return ImageTensorDataset(X, None if y is None else torch.as_tensor(y))
+        if isinstance(X, LazyImages):
+            return LazyImageDataset(X, None if y is None else torch.as_tensor(y))
+        return super().get_dataset(X, y)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         if not isinstance(y_true, WeightedTargets):

@@ -174,3 +174,28 @@ def test_callback_classes_and_optimizers_taking_keywords(small_digits):
     clf.fit(X[:64], y[:64])
     assert clf.net_.optimizer_.param_groups[0]["weight_decay"] == 5e-4
     assert any(isinstance(cb, Noop) for _, cb in clf.net_.callbacks_)
+
+
+def test_skorch_scoring_without_caching_sees_the_images_and_labels(small_digits, tmp_path):
+    """skorch's EpochScoring(use_caching=False) predicts again from the dataset's X and
+    scores against its y: in memory and from files, as the cached valid_acc does."""
+    from PIL import Image
+    from skorch.callbacks import EpochScoring
+
+    X, y = small_digits
+    paths = []
+    for i, image in enumerate(np.round(X * 255).astype(np.uint8)):
+        paths.append(str(tmp_path / f"{i}.png"))
+        Image.fromarray(image).save(paths[-1])
+    for data in (X, np.array(paths)):
+        scoring = [
+            EpochScoring("accuracy", name="again_acc", on_train=False, use_caching=False),
+            EpochScoring("accuracy", name="train_again_acc", on_train=True, use_caching=False),
+        ]
+        clf = ImageClassifier(
+            "test_cnn", max_epochs=2, lr=0.01, validation_fraction=0.2, callbacks=scoring,
+            num_workers=0, random_state=0,
+        )  # fmt: skip
+        clf.fit(data, y, sample_weight=np.ones(len(y)))
+        np.testing.assert_allclose(clf.history_[:, "again_acc"], clf.history_[:, "valid_acc"])
+        assert all(0 < acc <= 1 for acc in clf.history_[:, "train_again_acc"])
