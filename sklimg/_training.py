@@ -32,9 +32,11 @@ from skorch.hf import AccelerateMixin
 from skorch.utils import to_device, to_tensor
 from torch import nn
 from torch.nn import functional as F
+from torch.optim.swa_utils import AveragedModel
 
 from sklimg._lazy import LazyImages
-from sklimg._network import recompute_batchnorm_stats, trainable_batchnorms
+from sklimg._mix import MixedTargets, mix_batch
+from sklimg._network import HeadOnly, recompute_batchnorm_stats, trainable_batchnorms
 from sklimg._torch_data import (
     ImageBatchLoader,
     ImageTensorDataset,
@@ -89,6 +91,10 @@ class InferenceModeNet(NeuralNetClassifier):
     #: state kept between calls) holds the classifier's training settings it was built
     #: with here; False for nets built by fit.
     incremental: bool | dict = False
+    #: MixUp / CutMix of the training batches (see sklimg._mix) and its alpha (None:
+    #: the method's default); set by build_net.
+    mix = None
+    mix_alpha = None
 
     def predicting_with(self, **settings: Any) -> InferenceModeNet:
         """A shallow view of this net with ``settings`` (``tta``, loader parameters such
@@ -115,7 +121,25 @@ class InferenceModeNet(NeuralNetClassifier):
             return LazyImageDataset(X, None if y is None else torch.as_tensor(y))
         return super().get_dataset(X, y)
 
+    def train_step(self, batch, **fit_params):
+        # Mixed once per step: optimizers such as LBFGS evaluate the step's closure
+        # (train_step_single) several times, on the same batch.
+        return super().train_step(self.mixed(batch), **fit_params)
+
+    def mixed(self, batch):
+        """A training batch mixed as ``mix`` says, on the training device (callbacks
+        are given the batch as it was)."""
+        if self.mix is None:
+            return batch
+        Xi, yi = unpack_data(batch)
+        Xi = to_tensor(Xi, device=net_device(self))
+        return mix_batch(Xi, yi, self.mix, self.mix_alpha)
+
     def get_loss(self, y_pred, y_true, X=None, training=False):
+        if isinstance(y_true, MixedTargets):
+            own = self.get_loss(y_pred, y_true.y, X=X, training=training)
+            partner = self.get_loss(y_pred, y_true.partner, X=X, training=training)
+            return y_true.lam * own + (1.0 - y_true.lam) * partner
         if not isinstance(y_true, WeightedTargets):
             return super().get_loss(y_pred, y_true, X=X, training=training)
         # Weights per image (fit's sample_weight), scaled to a mean of 1 over the
@@ -316,6 +340,127 @@ class PreciseBatchNorm(Callback):
         )
 
 
+class WeightAverage(Callback):
+    """An exponential moving average (EMA) of the weights, which is the network between
+    epochs and after training (timm's ``ModelEma``; Polyak averaging).
+
+    After every training step the average moves towards the weights by ``1 - decay``
+    (through torch's ``AveragedModel``, BatchNorm statistics included). At the end of
+    each epoch's training steps the average takes the weights' place, so validation
+    scores it, and early stopping, checkpoints and the other callbacks see it; the
+    next epoch trains on from the weights themselves. The decay warms up as
+    ``min(decay, (1 + t) / (10 + t))`` after ``t`` updates (TensorFlow's
+    ``ExponentialMovingAverage`` with ``num_updates``), so that the first steps, from a
+    random initialisation, are forgotten in short runs too.
+
+    Parameters
+    ----------
+    decay : float
+        Share of the average kept at each step, in (0, 1).
+    """
+
+    #: Left out of pickles (see InferenceModeNet): a second and a third copy of the
+    #: weights. A loaded model trains on from the average it holds.
+    training_only_attributes = ("average_", "raw_")
+
+    def __init__(self, decay: float) -> None:
+        self.decay = decay
+
+    def initialize(self):
+        self.average_ = None  # AveragedModel
+        self.updates_ = 0
+        self.raw_ = None  # the weights themselves, while the average stands in for them
+        return self
+
+    def on_train_begin(self, net, **kwargs) -> None:
+        if self.average_ is None:
+            self.average_ = AveragedModel(
+                _averaged_part(net), multi_avg_fn=self._blend, use_buffers=True
+            )
+
+    def _blend(self, averaged: list, current: list, num_averaged) -> None:
+        # Called once per dtype; num_averaged is a tensor on the device, which reading
+        # would synchronise, so the steps are counted in on_batch_end.
+        decay = min(self.decay, (1 + self.updates_) / (10 + self.updates_))
+        if torch.is_floating_point(averaged[0]):
+            torch._foreach_lerp_(averaged, current, 1.0 - decay)
+        else:  # counters such as BatchNorm's num_batches_tracked
+            torch._foreach_copy_(averaged, current)
+
+    def on_epoch_begin(self, net, **kwargs) -> None:
+        self._stand_in(net, average=False)
+
+    def on_batch_begin(self, net, training=False, **kwargs) -> None:
+        if not training:  # validation scores the average
+            self._stand_in(net, average=True)
+
+    def on_batch_end(self, net, training=False, **kwargs) -> None:
+        if training:
+            self.updates_ += 1
+            self.average_.update_parameters(_averaged_part(net))
+
+    def on_epoch_end(self, net, **kwargs) -> None:
+        self._stand_in(net, average=True)
+
+    def on_train_end(self, net, **kwargs) -> None:
+        self._stand_in(net, average=True)
+
+    def _stand_in(self, net, *, average: bool) -> None:
+        """Put the average in the network (keeping the weights aside), or the weights
+        back."""
+        module = _averaged_part(net)
+        if average and self.raw_ is None:
+            self.raw_ = _state_copy(module)
+            module.load_state_dict(self.average_.module.state_dict())
+        elif not average and self.raw_ is not None:
+            module.load_state_dict(self.raw_)
+            self.raw_ = None
+
+    def checkpoint_state(self) -> dict:
+        """What a checkpoint needs to resume averaging: the weights themselves (the
+        network holds the average at the end of an epoch) and the number of updates."""
+        return {"weights": self.raw_, "updates": self.updates_}
+
+    def carry_over(self, net, previous: WeightAverage) -> None:
+        """Go on with ``previous``'s average, the weights it kept aside and its count,
+        when a new net trains the same network (a warm start, or partial_fit after fit
+        or after set_params): what was averaged is not thrown away."""
+        if previous.average_ is None:
+            return
+        part = _averaged_part(net)
+        if previous.average_.module.state_dict().keys() != part.state_dict().keys():
+            return  # another part is averaged now (e.g. cached features, or no longer)
+        self.average_, self.updates_, self.raw_ = (
+            previous.average_,
+            previous.updates_,
+            previous.raw_,
+        )
+
+    def restore(self, net, state: dict) -> None:
+        """Resume from :meth:`checkpoint_state`, the network holding the average."""
+        self.on_train_begin(net)
+        self.average_.module.load_state_dict(_averaged_part(net).state_dict())
+        self.average_.n_averaged.fill_(max(1, state["updates"]))
+        self.updates_ = state["updates"]
+        self.raw_ = state["weights"]
+
+
+def _averaged_part(net) -> nn.Module:
+    """What :class:`WeightAverage` averages: the network, or only its head when that
+    trains alone on cached features (averaging a frozen backbone at every step would
+    cost more than the step)."""
+    module = bare_module(net)
+    return module.network.head if isinstance(module, HeadOnly) else module
+
+
+def weight_average(net) -> WeightAverage | None:
+    """The net's :class:`WeightAverage` callback, or None."""
+    for _, callback in getattr(net, "callbacks_", ()):
+        if isinstance(callback, WeightAverage):
+            return callback
+    return None
+
+
 class UnfreezeBackbone(Callback):
     """Train the head alone for ``after`` epochs, then the whole network.
 
@@ -369,16 +514,32 @@ class TrainingGuard(Callback):
 
     def on_batch_end(self, net, batch=None, training=False, loss=None, **kwargs) -> None:
         if training and loss is not None and not bool(torch.isfinite(loss.detach()).all()):
-            bare_module(net).load_state_dict(self.snapshots_["last"])
-            epoch = len(net.history)
-            raise TrainingDivergedError(
-                f"The training loss became {float(loss.detach())} in epoch {epoch}. The classifier "
-                f"keeps the weights from the end of epoch {epoch - 1}. Lower the learning "
-                f"rate (lr={net.lr}), or set gradient_clip=1.0, and fit again."
-            )
+            self._diverged(net, f"The training loss became {float(loss.detach())}")
+
+    def _diverged(self, net, what: str) -> None:
+        """Restore the last good weights and raise TrainingDivergedError."""
+        bare_module(net).load_state_dict(self.snapshots_["last"])
+        # The optimizer's moments and the weight average may hold NaN too: later
+        # training (partial_fit's next call) starts them afresh from the weights kept.
+        for name in net._optimizers:
+            getattr(net, name + "_").state.clear()
+        average = weight_average(net)
+        if average is not None:
+            average.initialize()
+        epoch = len(net.history)
+        raise TrainingDivergedError(
+            f"{what} in epoch {epoch}. The classifier keeps the weights from the end of "
+            f"epoch {epoch - 1}. Lower the learning rate (lr={net.lr}), or set "
+            f"gradient_clip=1.0, and fit again."
+        )
 
     def on_epoch_end(self, net, **kwargs) -> None:
-        self.snapshots_["last"] = _state_copy(bare_module(net))
+        state = _state_copy(bare_module(net))
+        # A step can overflow the weights while every loss was finite (the last one of
+        # the epoch, before the step): such weights must not become the "last good".
+        if not all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point()):
+            self._diverged(net, "The weights became infinite or NaN")
+        self.snapshots_["last"] = state
         score = _score(net.history[-1])
         improved = score < self.best_score_
         if improved:
@@ -389,15 +550,16 @@ class TrainingGuard(Callback):
         if self.checkpoint_dir is not None and main_process:
             folder = Path(self.checkpoint_dir)
             folder.mkdir(parents=True, exist_ok=True)
-            _atomic_save(
-                {
-                    "module": self.snapshots_["last"],
-                    "optimizer": net.optimizer_.state_dict(),
-                    "history": plain_history(net.history),
-                    "tag": self.tag,
-                },
-                folder / "last.pt",
-            )
+            checkpoint = {
+                "module": self.snapshots_["last"],
+                "optimizer": net.optimizer_.state_dict(),
+                "history": plain_history(net.history),
+                "tag": self.tag,
+            }
+            average = weight_average(net)
+            if average is not None:
+                checkpoint["average"] = average.checkpoint_state()
+            _atomic_save(checkpoint, folder / "last.pt")
             if improved:
                 _atomic_save(
                     {"module": self.snapshots_["best"], "tag": self.tag}, folder / "best.pt"
@@ -483,7 +645,8 @@ def _without_training_state(item, memo: dict):
     """A callback (or (name, callback) pair) copied without training-only attributes."""
     if isinstance(item, tuple):
         return (item[0], _without_training_state(item[1], memo))
-    heavy = [n for n in _TRAINING_ONLY_ATTRIBUTES if getattr(item, n, None) is not None]
+    names = (*_TRAINING_ONLY_ATTRIBUTES, *getattr(item, "training_only_attributes", ()))
+    heavy = [n for n in names if getattr(item, n, None) is not None]
     if not heavy:
         return item
     if id(item) not in memo:
@@ -526,6 +689,9 @@ class TrainingPlan:
     predict_batch_size: int = 256
     class_weights: np.ndarray | None = None
     label_smoothing: float = 0.0
+    ema_decay: float | None = None
+    mix: str | None = None
+    mix_alpha: float | None = None
     gradient_clip: float | None = None
     validation_fraction: float | None = None
     early_stopping: bool = False
@@ -582,6 +748,9 @@ def build_net(module: nn.Module, plan: TrainingPlan) -> NeuralNetClassifier:
     else:
         optimizer_cls, optimizer_kwargs = plan.optimizer, {}
     callbacks: list[tuple[str, Any]] = []
+    if plan.ema_decay is not None:
+        # First: at the end of an epoch, the callbacks after it see the average.
+        callbacks.append(("weight_average", WeightAverage(plan.ema_decay)))
     scheduler = _scheduler(plan)
     if scheduler is not None:
         callbacks.append(("lr_scheduler", scheduler))
@@ -668,4 +837,5 @@ def build_net(module: nn.Module, plan: TrainingPlan) -> NeuralNetClassifier:
         **extra,
     )
     net.amp = plan.amp
+    net.mix, net.mix_alpha = plan.mix, plan.mix_alpha
     return net

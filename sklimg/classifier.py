@@ -26,6 +26,7 @@ from torch import nn
 
 from sklimg._cache import cached_transform, resolve_memory
 from sklimg._lazy import LazyImages, sample_images
+from sklimg._mix import MIX_POLICIES
 from sklimg._network import HeadOnly, build_backbone
 from sklimg._torch_data import (
     ImageTensorDataset,
@@ -39,6 +40,7 @@ from sklimg._training import (
     check_callbacks,
     load_checkpoint,
     takes_keyword,
+    weight_average,
 )
 from sklimg._tta import TTA_POLICIES, check_tta
 from sklimg.backbones import BackboneSpec, resolve_backbone
@@ -85,12 +87,17 @@ _NETWORK_PARAMS = (
 )  # fmt: skip
 
 
+# Parameters added after checkpoints were first written: left out of a checkpoint's
+# digest while at their default (None), so that older checkpoints still resume.
+_PARAMS_SINCE_CHECKPOINTS = ("ema_decay", "mix", "mix_alpha")
+
+
 # Training parameters a partial_fit net is built with: changing one (set_params) between
 # calls builds a new net around the network (a new optimizer), as a warm start does.
 _INCREMENTAL_PARAMS = (
-    "lr", "optimizer", "weight_decay", "batch_size", "label_smoothing", "gradient_clip",
-    "class_weight", "backbone_lr_scale", "freeze_epochs", "device", "amp", "compile",
-    "accelerator", "checkpoint_dir", "callbacks", "verbose",
+    "lr", "optimizer", "weight_decay", "batch_size", "label_smoothing", "ema_decay", "mix",
+    "mix_alpha", "gradient_clip", "class_weight", "backbone_lr_scale", "freeze_epochs",
+    "device", "amp", "compile", "accelerator", "checkpoint_dir", "callbacks", "verbose",
 )  # fmt: skip
 
 
@@ -206,6 +213,21 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         prediction: a policy of :class:`~sklimg.preprocessing.Augment` (``"light"``,
         ``"standard"``, ``"trivialaugment"``, ``"randaugment"``) or an ``Augment``
         instance. The same as an ``Augment`` step before the classifier in a Pipeline.
+    mix : {"mixup", "cutmix", "mixup_cutmix"} or None, default=None
+        Train on blends of two images (of the same batch) and score the prediction
+        against both labels, in proportion: MixUp averages the two images; CutMix
+        pastes a box of one into the other; ``"mixup_cutmix"`` picks one of the two per
+        batch (timm's and torchvision's recipe). The loss is ``lam * loss(label) +
+        (1 - lam) * loss(other label)`` (fastai's form), so class weights, sample
+        weights and label smoothing apply as without mixing. A regulariser: it pays
+        where a network would overfit (long runs, few images) and costs accuracy in
+        short runs (see the user guide's figures). Validation, BatchNorm statistics and
+        predictions use the images unmixed. With ``finetune="head"``, the frozen
+        backbone forwards the mixed images every epoch, as with ``augment``.
+    mix_alpha : float or None, default=None
+        The share ``lam`` of each image is drawn once per batch from
+        ``Beta(mix_alpha, mix_alpha)``: lower values mix less. ``None``: 0.2 for MixUp
+        and 1.0 for CutMix (torchvision's reference recipes). Ignored without ``mix``.
     tta : {"flip", "flip_translate"} or None, default=None
         Test-time augmentation: predictions average the network's logits over views
         of each image. ``"flip"``: the image and its left-right mirror (2 forward
@@ -236,6 +258,19 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         or fixed.
     label_smoothing : float, default=0.0
         Label smoothing of the cross-entropy loss (0.1 is common).
+    ema_decay : float or None, default=None
+        Keep an exponential moving average of the weights (timm's ``ModelEma``): after
+        each training step it moves towards the weights by ``1 - ema_decay``, and it is
+        the network that validation scores after each epoch (with early stopping
+        and checkpoints) and that ``fit`` returns. The decay warms up as
+        ``min(ema_decay, (1 + t) / (10 + t))`` after ``t`` steps, so short runs forget
+        the initialisation; it reaches ``ema_decay`` after about
+        ``9 / (1 - ema_decay)`` steps (900 for 0.99), so in shorter runs higher values
+        change nothing. The average then spans about ``1 / (1 - ema_decay)`` steps.
+        It gains most at a constant rate (``lr_schedule="constant"``,
+        ``partial_fit``); the default cosine schedule, which anneals the rate to
+        zero, already smooths the last steps (see the user guide's figures).
+        ``None``: the weights as trained.
     gradient_clip : float or None, default=None
         Clip the gradient norm to this value (skorch's ``GradientNormClipping``).
     validation_fraction : float or None, default=None
@@ -363,6 +398,8 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         "freeze_epochs": [Interval(Integral, 0, None, closed="left")],
         "memory": [None, str, HasMethods("__fspath__"), HasMethods("cache")],
         "augment": [None, StrOptions(set(AUGMENT_POLICIES)), Augment],
+        "mix": [None, StrOptions(set(MIX_POLICIES))],
+        "mix_alpha": [None, Interval(Real, 0, None, closed="neither")],
         "tta": [None, StrOptions(set(TTA_POLICIES))],
         "input_size": [
             StrOptions({"auto"}),
@@ -377,6 +414,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "lr_schedule": [StrOptions({"cosine", "onecycle", "constant"})],
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
+        "ema_decay": [None, Interval(Real, 0, 1, closed="neither")],
         "gradient_clip": [None, Interval(Real, 0, None, closed="neither")],
         "validation_fraction": [None, Interval(Real, 0, 1, closed="neither")],
         "early_stopping": ["boolean"],
@@ -409,6 +447,8 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         memory=None,
         input_size="auto",
         augment=None,
+        mix=None,
+        mix_alpha=None,
         tta=None,
         max_epochs=15,
         batch_size=64,
@@ -417,6 +457,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         weight_decay=5e-4,
         lr_schedule="cosine",
         label_smoothing=0.0,
+        ema_decay=None,
         gradient_clip=None,
         validation_fraction=None,
         early_stopping=False,
@@ -445,6 +486,8 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         self.memory = memory
         self.input_size = input_size
         self.augment = augment
+        self.mix = mix
+        self.mix_alpha = mix_alpha
         self.tta = tta
         self.max_epochs = max_epochs
         self.batch_size = batch_size
@@ -453,6 +496,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         self.weight_decay = weight_decay
         self.lr_schedule = lr_schedule
         self.label_smoothing = label_smoothing
+        self.ema_decay = ema_decay
         self.gradient_clip = gradient_clip
         self.validation_fraction = validation_fraction
         self.early_stopping = early_stopping
@@ -565,8 +609,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             # weights worth keeping), never half-way.
             fitted = self._network_attributes(classes, spec, sample, chosen)
             if history is not None:
-                net.initialize()
-                net.history = History(list(history))
+                self._continue_fitted(net, history)
                 self._train(net, dataset, y_encoded, fitted=fitted, network=network, partial=True)
             elif checkpoint is not None:
                 self._restore(net, checkpoint)
@@ -575,7 +618,8 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                     self._train(
                         net, dataset, y_encoded, fitted=fitted, network=network, epochs=remaining
                     )
-                else:
+                else:  # every epoch ran: only what follows the last one is left
+                    dict(net.callbacks_)["precise_bn"].on_train_end(net, X=dataset, y=y_encoded)
                     self._set_fitted(net, fitted, network)
             else:
                 self._train(net, dataset, y_encoded, fitted=fitted, network=network)
@@ -714,11 +758,19 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             # What it was built with: set_params changing these builds a new one.
             net.incremental = self._incremental_settings()
             if history is not None:
-                net.initialize()
-                net.history = History(list(history))
+                self._continue_fitted(net, history)
             fitted = self._network_attributes(classes, spec, sample, chosen)
             self._train(net, dataset, y_encoded, fitted=fitted, network=network, epochs=1)
         return self
+
+    def _continue_fitted(self, net, history) -> None:
+        """Make a new net go on from the fitted one (a warm start, or partial_fit after
+        fit or set_params): its history, and its weight average when both keep one."""
+        net.initialize()
+        net.history = History(list(history))
+        previous, average = weight_average(self.net_), weight_average(net)
+        if previous is not None and average is not None:
+            average.carry_over(net, previous)
 
     def _incremental_settings(self) -> dict[str, str]:
         """The parameters a partial_fit net is built with (as reprs). Those it ignores
@@ -857,6 +909,9 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             predict_batch_size=self._predict_batch_size(chosen.input_size),
             class_weights=class_weights,
             label_smoothing=self.label_smoothing,
+            ema_decay=self.ema_decay,
+            mix=self.mix,
+            mix_alpha=self.mix_alpha,
             gradient_clip=self.gradient_clip,
             validation_fraction=validation_fraction,
             early_stopping=self.early_stopping,
@@ -882,10 +937,11 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
 
     def _trained_module(self, chosen: _Network, train_images, dataset, device: str):
         """What the skorch net trains, and on what: the network on the images, or, with
-        a frozen backbone and no augmentation, its head on features computed once (and
-        cached with ``memory``) and reused every epoch."""
+        a frozen backbone and no augmentation or mixing, its head on features computed
+        once (and cached with ``memory``) and reused every epoch."""
         network = chosen.network
-        if chosen.finetune != "head" or getattr(train_images, "random", False):
+        random = getattr(train_images, "random", False) or self.mix is not None
+        if chosen.finetune != "head" or random:
             return network, dataset
         features = extract_features(
             network.feature_extractor(),
@@ -924,7 +980,11 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             "callbacks",
             "tta",
         }
-        params = {k: v for k, v in self.get_params(deep=False).items() if k not in ignored}
+        params = {
+            k: v
+            for k, v in self.get_params(deep=False).items()
+            if k not in ignored and not (k in _PARAMS_SINCE_CHECKPOINTS and v is None)
+        }
         return joblib.hash(repr((sorted(params.items()), classes.tolist())))
 
     def _checkpoint_to_resume(self, classes: np.ndarray) -> dict | None:
@@ -952,6 +1012,9 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         net.module_.load_state_dict(checkpoint["module"])
         net.optimizer_.load_state_dict(checkpoint["optimizer"])
         net.history = History(checkpoint["history"])
+        average = weight_average(net)
+        if average is not None:
+            average.restore(net, checkpoint["average"])
 
     def _predict_batch_size(self, input_size) -> int:
         # Large batches predict faster; bounded to 2**20 input pixels per batch.
@@ -977,6 +1040,18 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                 "augment needs a neural head, which sees new augmented images every epoch; "
                 "a scikit-learn head is fitted once on fixed features. Use head=None, or "
                 "drop augment."
+            )
+        if self.ema_decay is not None:
+            raise ValueError(
+                f"ema_decay={self.ema_decay} averages the weights of a network as it "
+                f"trains; a scikit-learn head is fitted once, with no steps to average. "
+                f"Use head=None, or ema_decay=None."
+            )
+        if self.mix is not None:
+            raise ValueError(
+                f"mix={self.mix!r} blends images and labels in the batches a neural head "
+                f"trains on; a scikit-learn head is fitted once on each image's features. "
+                f"Use head=None, or mix=None."
             )
         if self.head is not None and not is_classifier(self.head):
             raise ValueError(

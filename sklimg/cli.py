@@ -233,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_train(commands, parents: list, defaults: dict) -> None:
     """The ``train`` command's options."""
+    from sklimg._mix import MIX_POLICIES
     from sklimg.preprocessing._augment import AUGMENT_POLICIES
 
     train = commands.add_parser(
@@ -322,6 +323,17 @@ def _add_train(commands, parents: list, defaults: dict) -> None:
         help=(
             f"random augmentation of the training images, new every epoch: "
             f"{', '.join(AUGMENT_POLICIES)} (default: none)"
+        ),
+    )
+    train.add_argument(
+        "--mix",
+        choices=[*MIX_POLICIES, "none"],
+        default="none",
+        metavar="METHOD",
+        help=(
+            "train on blends of two images scored against both labels, a regulariser "
+            "for long runs: mixup (averaged images), cutmix (a box of one pasted into "
+            "the other), mixup_cutmix (either, batch by batch) or none (default: none)"
         ),
     )
     train.add_argument(
@@ -615,6 +627,13 @@ def _train(args: argparse.Namespace) -> int:
             f"scikit-learn head on fixed features, which has none. Leave --lr out, or use "
             f"a network such as --backbone cnn_small."
         )
+    mix = None if args.mix == "none" else args.mix
+    if classical and mix is not None:
+        raise CommandError(
+            f"--mix blends the batches a network trains on; backbone {args.backbone!r} "
+            f"fits a scikit-learn head on fixed features, once. Leave --mix out, or use a "
+            f"network such as --backbone cnn_small."
+        )
     if classical and args.format == "sklimg":
         raise CommandError(
             f"Backbone {args.backbone!r} gives classical features to a scikit-learn head, "
@@ -656,6 +675,7 @@ def _train(args: argparse.Namespace) -> int:
         pretrained=args.pretrained,
         weights=args.weights,
         augment=args.augment,
+        mix=mix,
         max_epochs=args.epochs,
         batch_size=args.batch_size,
         lr=_defaults()["lr"] if args.lr == "find" else args.lr,

@@ -85,7 +85,9 @@ def find_lr(
     """Run the learning-rate range test for a classifier on its training data.
 
     The classifier itself is not changed or fitted: a clone trains, with its own
-    network, optimizer, batch size, augmentation, ``finetune`` and ``random_state``.
+    network, optimizer, batch size, augmentation, mixing (``mix``), ``finetune`` and
+    ``random_state``; the losses are those of the weights as they train
+    (``ema_decay`` plays no part).
     Stops early once the smoothed loss passes ``diverge_th`` times its lowest value.
 
     Parameters
@@ -191,13 +193,15 @@ def find_lr(
             seed=seed,
             class_weights=clf._class_weights(classes, y),
         )
-        # A bare run: no schedule, checkpoints, early stopping or your callbacks.
+        # A bare run: no schedule, checkpoints, early stopping, weight average or your
+        # callbacks (the losses are those of the weights as they train).
         plan = dataclasses.replace(
             plan,
             lr=start_lr,
             lr_schedule="constant",
             max_epochs=1,
             early_stopping=False,
+            ema_decay=None,
             checkpoint_dir=None,
             callbacks=[],
             verbose=0,

@@ -356,6 +356,9 @@ def _rebuild(config: dict, weights: bytes, path: Path, device: str):
         batch_size=model.batch_size,
         predict_batch_size=model._predict_batch_size(input_size),
         label_smoothing=model.label_smoothing,
+        ema_decay=model.ema_decay,
+        mix=model.mix,
+        mix_alpha=model.mix_alpha,
         expected_shape=(channels, height, width),
         amp=model.amp,  # mixed-precision prediction, as before saving (CUDA only)
     )

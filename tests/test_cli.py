@@ -198,6 +198,20 @@ def test_train_classical_backbone_with_joblib_format(data, tmp_path):
         *run("predict", model, data[1], "--allow-pickle", "--tta", "flip"),
         "holds an ImageClassifier on classical features (pixels). Drop --tta",
     )
+    assert_one_line_error(
+        *run("train", data[0], "--backbone", "pixels", "--mix", "cutmix", "--out", model),
+        "--mix blends the batches a network trains on; backbone 'pixels' fits",
+    )
+
+
+def test_train_mixes_batches(data, tmp_path):
+    model = tmp_path / "mixed.sklimg"
+    code, _, err = run("train", data[0], *FAST, "--mix", "mixup", "--out", model, "-q")
+    assert code == 0, err
+    assert sklimg.load(model).mix == "mixup"
+    code, _, err = run("train", data[0], *FAST, "--mix", "none", "--out", model, "-q")
+    assert code == 0, err
+    assert sklimg.load(model).mix is None
 
 
 def test_entry_point_trains_in_a_new_process(data, tmp_path):
@@ -497,6 +511,7 @@ def test_bad_input_fails_with_one_line(bad, args, match):
         (["train", "d", "--image-size", "64x"], "HEIGHTxWIDTH"),
         (["train", "d", "--image-size", "100000"], "at most 100,000,000"),
         (["train", "d", "--augment", "wild"], "invalid choice: 'wild'"),
+        (["train", "d", "--mix", "blend"], "invalid choice: 'blend'"),
         (["train", "d", "-v", "-q"], "not allowed with argument"),
         (["predict", "m.sklimg"], "required: IMAGE_OR_DIR"),
         (["predict", "m", "x.png", "--format", "xml"], "invalid choice: 'xml'"),

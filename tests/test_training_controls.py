@@ -199,3 +199,68 @@ def test_skorch_scoring_without_caching_sees_the_images_and_labels(small_digits,
         clf.fit(data, y, sample_weight=np.ones(len(y)))
         np.testing.assert_allclose(clf.history_[:, "again_acc"], clf.history_[:, "valid_acc"])
         assert all(0 < acc <= 1 for acc in clf.history_[:, "train_again_acc"])
+
+
+def test_checkpoints_of_classifiers_before_the_new_parameters_still_resume(monkeypatch):
+    clf = ImageClassifier(**FAST)
+    digest = clf._config_digest(np.arange(3))
+    # A classifier of an earlier release had no mix, mix_alpha or ema_decay.
+    earlier = {
+        k: v
+        for k, v in clf.get_params(deep=False).items()
+        if k not in ("mix", "mix_alpha", "ema_decay")
+    }
+    monkeypatch.setattr(ImageClassifier, "get_params", lambda self, deep=True: earlier)
+    assert clf._config_digest(np.arange(3)) == digest
+    monkeypatch.undo()
+    assert ImageClassifier(**FAST, mix="cutmix")._config_digest(np.arange(3)) != digest
+
+
+def test_resuming_a_finished_checkpoint_gives_the_finished_model(small_digits, tmp_path):
+    X, y = small_digits
+    params = dict(FAST, lr=0.01, checkpoint_dir=tmp_path)
+    finished = ImageClassifier(**params).fit(X, y)
+    resumed = ImageClassifier(**params, warm_start=True).fit(X, y)  # nothing left to train
+    assert len(resumed.history_) == 2
+    # BatchNorm statistics recomputed as at the end of training (over other shuffled
+    # batches: close, not equal), not those of the checkpoint, written before (0.037
+    # apart).
+    np.testing.assert_allclose(resumed.predict_proba(X), finished.predict_proba(X), atol=0.01)
+
+
+def test_weights_that_overflow_without_a_nan_loss_are_caught(small_digits):
+    X, y = small_digits
+
+    class Overflow(Callback):
+        """Overflows a weight after the last step of epoch 2, whose losses were all
+        finite (as a huge learning rate can)."""
+
+        def on_epoch_begin(self, net, **kwargs):
+            self.steps = 0
+
+        def on_batch_end(self, net, training=False, **kwargs):
+            self.steps += training
+            if training and len(net.history) == 2 and self.steps == 5:  # 300 images / 64
+                with torch.no_grad():
+                    net.module_.head.bias.fill_(float("inf"))
+
+    clf = ImageClassifier(**FAST, lr=0.01, callbacks=[Overflow()])
+    with pytest.raises(TrainingDivergedError, match=r"weights became infinite or NaN in epoch 2"):
+        clf.fit(X, y)
+    assert np.isfinite(clf.predict_proba(X)).all()
+
+
+@pytest.mark.parametrize("ema_decay", [None, 0.9])
+def test_partial_fit_trains_on_after_a_diverged_call(small_digits, ema_decay):
+    X, y = small_digits
+    clf = ImageClassifier(**FAST, lr=0.03, ema_decay=ema_decay)
+    parts = np.array_split(np.arange(len(y)), 3)
+    clf.partial_fit(X[parts[0]], y[parts[0]], classes=np.arange(10))
+    corrupt = X[parts[1]].copy()
+    corrupt[0, 0, 0] = 3e38  # one broken pixel: the loss becomes NaN
+    with pytest.warns(UserWarning), pytest.raises(TrainingDivergedError):
+        clf.partial_fit(corrupt, y[parts[1]])
+    # The optimizer's moments (and the average) start afresh: the next call trains.
+    clf.partial_fit(X[parts[2]], y[parts[2]])
+    assert np.isfinite(clf.history_[-1, "train_loss"])
+    assert np.isfinite(clf.predict_proba(X)).all()
