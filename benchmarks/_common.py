@@ -52,6 +52,28 @@ def _fmt(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+def digits_split():
+    """The digits as 8x8 images, split 75/25 stratified (random_state=0):
+    ``(X_train, X_test, y_train, y_test)``."""
+    from sklearn.model_selection import train_test_split
+
+    from sklimg.datasets import load_digits_images
+
+    X, y = load_digits_images(return_X_y=True)
+    return train_test_split(X, y, test_size=0.25, stratify=y, random_state=0)
+
+
+def fashion_mnist_split(n_train: int):
+    """The first ``n_train`` Fashion-MNIST training images and the 10,000 test images:
+    ``(X_train, X_test, y_train, y_test)``. Raises ``DatasetNotFoundError`` where the
+    files are not installed (nothing is downloaded)."""
+    from sklimg.datasets import load_fashion_mnist
+
+    X, y = load_fashion_mnist(download=False, return_X_y=True)
+    X_test, y_test = load_fashion_mnist(subset="test", download=False, return_X_y=True)
+    return X[:n_train], X_test, y[:n_train], y_test
+
+
 def fresh_copy(network: torch.nn.Module) -> torch.nn.Module:
     """A copy of ``network`` with newly initialised parameters, in train mode."""
     model = copy.deepcopy(network)

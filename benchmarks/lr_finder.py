@@ -14,28 +14,23 @@ held-out images:
 
 import time
 
-from _common import parse_args, report
-from sklearn.model_selection import train_test_split
+from _common import digits_split, fashion_mnist_split, parse_args, report
 
 from sklimg import ImageClassifier
-from sklimg.datasets import DatasetNotFoundError, load_digits_images, load_fashion_mnist
+from sklimg.datasets import DatasetNotFoundError
 from sklimg.lr_finder import find_lr
 
 args = parse_args(__doc__)
 
 
 def digits():
-    X, y = load_digits_images(return_X_y=True)
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=0.25, stratify=y, random_state=0
-    )
+    X_train, X_test, y_train, y_test = digits_split()
     return X_train[:600], y_train[:600], X_test, y_test
 
 
 def fashion_mnist():
-    X, y = load_fashion_mnist(download=False, return_X_y=True)
-    X_test, y_test = load_fashion_mnist(subset="test", download=False, return_X_y=True)
-    return X[:5000], y[:5000], X_test, y_test
+    X_train, X_test, y_train, y_test = fashion_mnist_split(5000)
+    return X_train, y_train, X_test, y_test
 
 
 setups = [("test_cnn on digits", "test_cnn", 4, digits)]

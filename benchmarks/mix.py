@@ -13,37 +13,24 @@ mixing itself costs per fit (one blend per batch). Without Fashion-MNIST install
 
 import time
 
-from _common import parse_args, report
-from sklearn.model_selection import train_test_split
+from _common import digits_split, fashion_mnist_split, parse_args, report
 
 from sklimg import ImageClassifier
-from sklimg.datasets import DatasetNotFoundError, load_digits_images, load_fashion_mnist
+from sklimg.datasets import DatasetNotFoundError
 
 args = parse_args(__doc__)
 
-
-def digits():
-    X, y = load_digits_images(return_X_y=True)
-    return train_test_split(X, y, test_size=0.25, stratify=y, random_state=0)
-
-
-def fashion_mnist():
-    X, y = load_fashion_mnist(download=False, return_X_y=True)
-    X_test, y_test = load_fashion_mnist(subset="test", download=False, return_X_y=True)
-    return X[:5000], X_test, y[:5000], y_test
-
-
 if args.quick:
     data, lengths = "digits", (1,)
-    X_train, X_test, y_train, y_test = digits()
+    X_train, X_test, y_train, y_test = digits_split()
 else:
     lengths = (10, 40)
     try:
         data = "Fashion-MNIST, 5,000 training images"
-        X_train, X_test, y_train, y_test = fashion_mnist()
+        X_train, X_test, y_train, y_test = fashion_mnist_split(5000)
     except DatasetNotFoundError:
         data = "digits (Fashion-MNIST is not installed)"
-        X_train, X_test, y_train, y_test = digits()
+        X_train, X_test, y_train, y_test = digits_split()
 
 rows = []
 for epochs in lengths:

@@ -10,17 +10,12 @@ train the same model, so the held-out accuracies must agree too.
 import time
 
 import numpy as np
-from _common import parse_args, report
-from sklearn.model_selection import train_test_split
+from _common import digits_split, parse_args, report
 
 from sklimg import ImageClassifier
-from sklimg.datasets import load_digits_images
 
 args = parse_args(__doc__)
-X, y = load_digits_images(return_X_y=True)
-X_train, X_test, y_train, y_test = train_test_split(
-    X, y, test_size=0.25, stratify=y, random_state=0
-)
+X_train, X_test, y_train, y_test = digits_split()
 epochs, repeats = (1, 1) if args.quick else (15, 3)
 weights = {"none": None, "unit weights": np.ones(len(y_train))}
 times = {name: [] for name in weights}
