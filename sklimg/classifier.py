@@ -36,9 +36,11 @@ from sklimg._torch_data import (
 from sklimg._training import (
     OPTIMIZERS,
     TrainingPlan,
+    bare_module,
     build_net,
     check_callbacks,
     load_checkpoint,
+    net_device,
     takes_keyword,
     weight_average,
 )
@@ -1402,6 +1404,41 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             return np.asarray(self.head_.predict(self._features(images)))
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
+
+    def transform(self, X) -> np.ndarray:
+        """The features the head sees for each image in ``X``: what the model learned.
+
+        With a neural head, the trained backbone's pooled output (the input of the
+        final linear layer, timm's "pre-logits"); with a scikit-learn head, the frozen
+        features it was fitted on (deep features, or HOG, LBP, ... for classical
+        backbones). Use them as embeddings (``TSNE``, nearest neighbours), or to fit
+        another scikit-learn model on what the network learned: in a ``Pipeline``, a
+        classifier followed by another step is fitted and then transforms, as
+        ``LinearDiscriminantAnalysis`` does. With ``tta``, each image's features are
+        averaged over its views.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, H, W[, C]) or (n_samples, H * W), list of \
+                arrays, file paths, or LazyImages
+            Images of the same size and channels as at fit.
+
+        Returns
+        -------
+        features : ndarray of shape (n_samples, n_features)
+            One row per image, float32 for deep backbones.
+        """
+        images = self._images(X)
+        if hasattr(self, "head_"):
+            return self._features(images)
+        return extract_features(
+            bare_module(self.net_).feature_extractor(),
+            images,
+            batch_size=self._predict_batch_size(self.input_size_),
+            device=str(net_device(self.net_)),
+            num_workers=self.num_workers,
+            tta=self.tta,
+        )
 
     def __getstate__(self):
         # scikit-learn stamps its version; stamp sklimg's and torch's too, so a model
