@@ -65,7 +65,7 @@ if "efficientnet_lite0" in list_backbones():
         **pretrained, head=make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
     )
     routes["fine-tuned pretrained network (gradual)"] = ImageClassifier(
-        **pretrained, finetune="gradual", max_epochs=1 if QUICK else 4, random_state=0
+        **pretrained, finetune="gradual", max_epochs=2 if QUICK else 4, random_state=0
     )
 
 results = []

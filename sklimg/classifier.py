@@ -606,6 +606,19 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                 ),
                 first_epoch=len(checkpoint["history"]) if checkpoint else 0,
             )
+            if (
+                plan.unfreeze_after is not None
+                and plan.unfreeze_after >= len(history or ()) + self.max_epochs
+            ):
+                warnings.warn(
+                    f'finetune="gradual" with freeze_epochs={self.freeze_epochs} and '
+                    f"max_epochs={self.max_epochs}: the backbone stays frozen for the "
+                    f"whole fit (it would unfreeze after epoch {plan.unfreeze_after} of "
+                    f"history_). Set freeze_epochs below max_epochs, or use "
+                    f'finetune="head", which also computes frozen features only once.',
+                    UserWarning,
+                    stacklevel=3,
+                )
             net = build_net(module, plan)
             # Fitted attributes are set once training has finished (or stopped with
             # weights worth keeping), never half-way.
@@ -1205,6 +1218,15 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         ):
             raise ValueError(
                 f"{self.optimizer.__name__} has no weight_decay; set weight_decay=0 to use it."
+            )
+        if self.mix_alpha is not None and self.mix is None:
+            # As scikit-learn's LogisticRegression warns of an l1_ratio without
+            # penalty="elasticnet"; in timm, a mixup_alpha alone turns MixUp on.
+            warnings.warn(
+                f"mix_alpha={self.mix_alpha} has no effect without mix; set mix='mixup', "
+                f"'cutmix' or 'mixup_cutmix' to train on mixed images.",
+                UserWarning,
+                stacklevel=4,
             )
         check_callbacks(self.callbacks)
         resolve_memory(self.memory)  # a file where a folder should be

@@ -229,3 +229,9 @@ def test_bad_mix_settings_fail_before_training(small_digits, params, error, matc
     X, y = small_digits
     with pytest.raises(error, match=match):
         ImageClassifier(**{**FAST, **params}).fit(X, y)
+
+
+def test_an_alpha_without_mix_is_said_to_do_nothing(small_digits):
+    X, y = small_digits
+    with pytest.warns(UserWarning, match=r"mix_alpha=0.4 has no effect without mix; set mix="):
+        ImageClassifier(**FAST, mix_alpha=0.4).fit(X, y)

@@ -1,6 +1,8 @@
 """The three routes: classical features, frozen features + scikit-learn head, and
 fine-tuning (full, head-only on cached features, gradual), with the feature cache."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -74,17 +76,33 @@ def test_gradual_unfreezes_after_freeze_epochs(small_digits):
     start = _backbone_state(
         ImageClassifier(Counting, finetune="head", max_epochs=1, random_state=0).fit(X, y)
     )
-    frozen_throughout = ImageClassifier(
+    frozen = ImageClassifier(
         Counting, finetune="gradual", freeze_epochs=2, max_epochs=2, random_state=0
-    ).fit(X, y)
+    )
+    with pytest.warns(UserWarning, match=r"stays frozen for the whole fit.*Set freeze_epochs"):
+        frozen_throughout = frozen.fit(X, y)
     torch.testing.assert_close(
         _backbone_state(frozen_throughout)["conv.weight"], start["conv.weight"]
     )
-    unfrozen = ImageClassifier(
-        Counting, finetune="gradual", freeze_epochs=1, max_epochs=2, random_state=0
-    ).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        unfrozen = ImageClassifier(
+            Counting, finetune="gradual", freeze_epochs=1, max_epochs=2, random_state=0
+        ).fit(X, y)
     assert not torch.equal(_backbone_state(unfrozen)["conv.weight"], start["conv.weight"])
     assert not unfrozen.net_.module_.backbone_frozen
+    # Counted over warm starts: the second one-epoch fit still ends frozen, the third
+    # unfreezes, and says nothing.
+    staged = ImageClassifier(
+        Counting, finetune="gradual", freeze_epochs=2, max_epochs=1, warm_start=True
+    )
+    for _ in range(2):
+        with pytest.warns(UserWarning, match="stays frozen"):
+            staged.fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        staged.fit(X, y)
+    assert not staged.net_.module_.backbone_frozen
 
 
 def test_pretrained_full_finetuning_uses_a_lower_backbone_lr(small_digits, tmp_path):
