@@ -14,7 +14,7 @@ import joblib
 import numpy as np
 import torch
 from sklearn import get_config
-from sklearn.base import BaseEstimator, ClassifierMixin, clone, is_classifier
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone, is_classifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -153,7 +153,7 @@ def _can_partial_fit(clf) -> bool:
     return True
 
 
-class ImageClassifier(ClassifierMixin, BaseEstimator):
+class ImageClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     """Image classifier: a deep backbone plus a linear head, trained with skorch.
 
     Takes images as arrays (channels last, as in scikit-image) and behaves like any
@@ -200,7 +200,9 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         The backbone's learning rate as a fraction of ``lr`` when it trains
         (``"full"``, ``"gradual"``). ``None``: 0.1 with pretrained weights, else 1.
     freeze_epochs : int, default=1
-        Epochs with the backbone frozen for ``finetune="gradual"``.
+        Epochs with the backbone frozen for ``finetune="gradual"``, counted from the
+        first fit (warm starts and ``partial_fit`` calls continue the count). A fit
+        that ends before the backbone unfreezes warns.
     memory : str, path-like, joblib.Memory or None, default=None
         Folder caching frozen features per image content and extractor (backbone,
         weights, preprocessing), so cross-validation folds and grid points compute each
@@ -229,7 +231,8 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
     mix_alpha : float or None, default=None
         The share ``lam`` of each image is drawn once per batch from
         ``Beta(mix_alpha, mix_alpha)``: lower values mix less. ``None``: 0.2 for MixUp
-        and 1.0 for CutMix (torchvision's reference recipes). Ignored without ``mix``.
+        and 1.0 for CutMix (torchvision's reference recipes). Without ``mix`` it does
+        nothing, and fitting a neural head warns so.
     tta : {"flip", "flip_translate"} or None, default=None
         Test-time augmentation: predictions average the network's logits over views
         of each image. ``"flip"``: the image and its left-right mirror (2 forward
@@ -559,6 +562,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             with seeded(seed, device):
                 self._fit_features(spec, images, sample, y, sample_weight, device, seed)
             return self
+        self._warn_unused_mix_alpha()
 
         continuing = self.warm_start and hasattr(self, "net_")
         if continuing:
@@ -610,12 +614,15 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                 plan.unfreeze_after is not None
                 and plan.unfreeze_after >= len(history or ()) + self.max_epochs
             ):
+                done = len(history or ())
                 warnings.warn(
-                    f'finetune="gradual" with freeze_epochs={self.freeze_epochs} and '
-                    f"max_epochs={self.max_epochs}: the backbone stays frozen for the "
-                    f"whole fit (it would unfreeze after epoch {plan.unfreeze_after} of "
-                    f"history_). Set freeze_epochs below max_epochs, or use "
-                    f'finetune="head", which also computes frozen features only once.',
+                    f'finetune="gradual" with freeze_epochs={self.freeze_epochs}: the '
+                    f"backbone stays frozen for this whole fit of max_epochs="
+                    f"{self.max_epochs} (epochs {done + 1} to {done + self.max_epochs} of "
+                    f"history_); it unfreezes after epoch {plan.unfreeze_after}. Set "
+                    f"max_epochs above {plan.unfreeze_after - done} or lower freeze_epochs "
+                    f'(counted from the first fit), or use finetune="head", which also '
+                    f"computes frozen features only once.",
                     UserWarning,
                     stacklevel=3,
                 )
@@ -724,6 +731,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                     spec, images, sample, y, classes, sample_weight, device, seed, first
                 )
             return self
+        self._warn_unused_mix_alpha()
         if len(images) < 2:
             raise ImageInputError(
                 "partial_fit got 1 image; a neural head trains on at least 2 per call "
@@ -1219,15 +1227,6 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"{self.optimizer.__name__} has no weight_decay; set weight_decay=0 to use it."
             )
-        if self.mix_alpha is not None and self.mix is None:
-            # As scikit-learn's LogisticRegression warns of an l1_ratio without
-            # penalty="elasticnet"; in timm, a mixup_alpha alone turns MixUp on.
-            warnings.warn(
-                f"mix_alpha={self.mix_alpha} has no effect without mix; set mix='mixup', "
-                f"'cutmix' or 'mixup_cutmix' to train on mixed images.",
-                UserWarning,
-                stacklevel=4,
-            )
         check_callbacks(self.callbacks)
         resolve_memory(self.memory)  # a file where a folder should be
         if self.checkpoint_dir is not None:
@@ -1244,6 +1243,18 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                     f"checkpoint_dir={str(self.checkpoint_dir)!r} is not writable (in "
                     f"{str(existing)!r}); pass a folder you can write to."
                 )
+
+    def _warn_unused_mix_alpha(self) -> None:
+        """Say so when mix_alpha is set without mix (for a neural head, which mixes):
+        as scikit-learn's LogisticRegression warns of an l1_ratio without
+        penalty="elasticnet"; in timm, a mixup_alpha alone turns MixUp on."""
+        if self.mix_alpha is not None and self.mix is None:
+            warnings.warn(
+                f"mix_alpha={self.mix_alpha} has no effect without mix; set mix='mixup', "
+                f"'cutmix' or 'mixup_cutmix' to train on mixed images.",
+                UserWarning,
+                stacklevel=4,  # the caller of fit or partial_fit
+            )
 
     def _check_tta(self, spec: BackboneSpec) -> None:
         """``tta`` is read at prediction too (set_params after fit): check it there."""
@@ -1436,8 +1447,12 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         backbones). Use them as embeddings (``TSNE``, nearest neighbours), or to fit
         another scikit-learn model on what the network learned: in a ``Pipeline``, a
         classifier followed by another step is fitted and then transforms, as
-        ``LinearDiscriminantAnalysis`` does. With ``tta``, each image's features are
-        averaged over its views.
+        ``LinearDiscriminantAnalysis`` does. The features are those of the images as
+        they are: the random operations of an ``Augment`` step before it (the view
+        a pipeline passes on at fit) are dropped, as at prediction. With ``tta``, each
+        image's features are averaged over its views. ``set_output(transform=
+        "pandas")`` gives a DataFrame with the columns of
+        :meth:`get_feature_names_out`.
 
         Parameters
         ----------
@@ -1451,8 +1466,10 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             One row per image, float32 for deep backbones.
         """
         images = self._images(X)
+        if isinstance(images, LazyImages):
+            images = images.without_random()
         if hasattr(self, "head_"):
-            return self._features(images)
+            return np.asarray(self._features(images))
         return extract_features(
             bare_module(self.net_).feature_extractor(),
             images,
@@ -1461,6 +1478,27 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             num_workers=self.num_workers,
             tta=self.tta,
         )
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """Names of the columns of :meth:`transform`.
+
+        Parameters
+        ----------
+        input_features : None
+            Ignored: images have no feature names.
+
+        Returns
+        -------
+        names : ndarray of str
+            With a scikit-learn head, its feature extractor's (e.g. ``hog0``, ...,
+            ``deepfeatures0``, ...); with a neural head, ``imageclassifier0``,
+            ``imageclassifier1``, ...
+        """
+        check_is_fitted(self)
+        if hasattr(self, "feature_extractor_"):
+            return np.asarray(self.feature_extractor_.get_feature_names_out(), dtype=object)
+        n_features = bare_module(self.net_).head.in_features
+        return np.asarray([f"imageclassifier{i}" for i in range(n_features)], dtype=object)
 
     def __getstate__(self):
         # scikit-learn stamps its version; stamp sklimg's and torch's too, so a model

@@ -79,7 +79,7 @@ def test_gradual_unfreezes_after_freeze_epochs(small_digits):
     frozen = ImageClassifier(
         Counting, finetune="gradual", freeze_epochs=2, max_epochs=2, random_state=0
     )
-    with pytest.warns(UserWarning, match=r"stays frozen for the whole fit.*Set freeze_epochs"):
+    with pytest.warns(UserWarning, match=r"stays frozen for this whole fit.*max_epochs above 2"):
         frozen_throughout = frozen.fit(X, y)
     torch.testing.assert_close(
         _backbone_state(frozen_throughout)["conv.weight"], start["conv.weight"]

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
@@ -11,6 +12,7 @@ from sklearn.pipeline import make_pipeline
 
 from sklimg import ImageClassifier
 from sklimg.exceptions import ImageInputError
+from sklimg.preprocessing import Augment, Resize
 
 PARAMS = dict(backbone="test_cnn", lr=0.03, random_state=0)
 
@@ -76,3 +78,31 @@ def test_transform_refuses_what_predict_refuses(fitted):
         ImageClassifier(**PARAMS).transform(np.zeros((2, 8, 8)))
     with pytest.raises(ImageInputError, match=r"fitted on images of height x width \(8, 8\)"):
         fitted.transform(np.zeros((2, 16, 16), dtype=np.float32))
+
+
+def test_a_pipeline_stacks_on_the_images_not_on_their_augmented_view(digits_split):
+    X_train, X_test, y_train, _ = digits_split
+    stacked = make_pipeline(
+        Augment("light"),
+        ImageClassifier(**PARAMS, max_epochs=3),
+        LogisticRegression(max_iter=1000),
+    )
+    first = stacked.fit(X_train[:300], y_train[:300]).predict_proba(X_test)
+    # Features of the real images: the logistic regression is fitted on the same ones.
+    np.testing.assert_array_equal(
+        stacked.fit(X_train[:300], y_train[:300]).predict_proba(X_test), first
+    )
+
+
+def test_set_output_names_the_features(fitted, digits_split):
+    pytest.importorskip("pandas")
+    X_train, X_test, y_train, _ = digits_split
+    frame = clone(fitted).fit(X_train, y_train).set_output(transform="pandas").transform(X_test)
+    assert list(frame.columns[:2]) == ["imageclassifier0", "imageclassifier1"]
+    np.testing.assert_allclose(frame.to_numpy(), fitted.transform(X_test))
+    pixels = ImageClassifier("pixels").fit(X_train[:200], y_train[:200])
+    assert pixels.get_feature_names_out()[0] == "pixel_r0_c0_gray"
+    # A pipeline holding the classifier takes set_output as any other.
+    pipe = make_pipeline(Resize(8), ImageClassifier(**PARAMS, max_epochs=1))
+    pipe.set_output(transform="pandas").fit(X_train[:200], y_train[:200])
+    assert pipe.predict(X_test[:3]).shape == (3,)
