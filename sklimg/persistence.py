@@ -160,9 +160,16 @@ def save(model, path: str | os.PathLike, *, metadata: dict | None = None) -> Pat
         try:
             params[name] = _encode(value)
         except _Unstorable:
+            training_only = (
+                f" ({name} only matters for training: model.set_params({name}=None) "
+                f"before saving keeps the predictions)"
+                if name in ("augment", "callbacks")
+                else ""
+            )
             raise ValueError(
                 f"Parameter {name}={value!r} is an object the safe format cannot store "
-                f"without pickle; use a string or number for it, or save with joblib.dump."
+                f"without pickle; use a string or number for it{training_only}, or save "
+                f"with joblib.dump."
             ) from None
     classes = [c.item() if hasattr(c, "item") else c for c in model.classes_]
     label_type = type(classes[0]).__name__

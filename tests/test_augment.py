@@ -102,11 +102,49 @@ def test_explicit_parameters_override_the_preset():
     np.testing.assert_array_equal(flips[0], X[0, ::-1])
 
 
+def test_random_erasing_zeroes_a_rectangle():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0.5, 1, size=(40, 32, 32, 3)).astype(np.float32)  # no zero pixels
+    view = Augment("none", erasing=1.0).fit_transform(X)
+    areas = []
+    for i in range(len(X)):
+        image = view[i]  # each access draws anew
+        erased = np.all(image == 0, axis=-1)  # every channel of a pixel
+        rows, cols = np.flatnonzero(erased.any(axis=1)), np.flatnonzero(erased.any(axis=0))
+        # One filled rectangle; the rest of the image untouched.
+        assert (
+            erased.sum()
+            == len(rows) * len(cols)
+            == (rows[-1] - rows[0] + 1) * (cols[-1] - cols[0] + 1)
+        )
+        np.testing.assert_array_equal(image[~erased], X[i][~erased])
+        areas.append(erased.mean())
+    assert 0.02 - 0.01 <= min(areas) and max(areas) <= 0.33 + 0.02
+    # Half the images at erasing=0.5; uint8 and 0-255 floats alike (0 is in any range).
+    half = Augment("none", erasing=0.5).fit_transform(np.round(X * 255).astype(np.uint8))
+    erased = [bool((half[i] == 0).all(axis=-1).any()) for i in range(len(X))]
+    assert 10 <= sum(erased) <= 30
+    Augment("light", erasing=0.25).fit(X * 255)  # no range refusal
+
+
+def test_augment_settings_pickled_before_erasing_still_work():
+    from sklimg.preprocessing._augment import AugmentOp
+
+    settings = {k: v for k, v in AUGMENT_POLICIES["light"].items() if k != "erasing"}
+    image = np.random.default_rng(0).random((8, 8, 1), dtype=np.float32)
+    assert AugmentOp(settings)(image).shape == (8, 8, 1)
+    old = Augment.__new__(Augment)  # an Augment unpickled from before erasing existed
+    old.__setstate__({k: v for k, v in Augment("light").__dict__.items() if k != "erasing"})
+    assert clone(old).get_params()["erasing"] is None
+
+
 def test_augment_param_validation():
     with pytest.raises(InvalidParameterError, match="'policy' parameter of Augment"):
         Augment("heavy").fit()
     with pytest.raises(InvalidParameterError, match="'hflip' parameter of Augment"):
         Augment(hflip=2).fit()
+    with pytest.raises(InvalidParameterError, match="'erasing' parameter of Augment"):
+        Augment(erasing=1.5).fit()
     with pytest.raises(ValueError, match=r"crop_scale must be \(min, max\)"):
         Augment(crop_scale=(0.9, 0.5)).fit()
 

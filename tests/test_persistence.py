@@ -14,6 +14,7 @@ import pytest
 import sklimg
 from sklimg import ImageClassifier
 from sklimg.exceptions import ModelFileError, VersionMismatchWarning
+from sklimg.preprocessing import Augment
 
 FAST = dict(backbone="test_cnn", max_epochs=2, random_state=0)
 
@@ -185,6 +186,11 @@ def test_what_the_safe_format_cannot_hold(small_digits, tmp_path):
     as_class = ImageClassifier(**FAST, optimizer=torch.optim.RMSprop).fit(X, y)
     with pytest.raises(ValueError, match="optimizer=.*cannot store without pickle"):
         sklimg.save(as_class, tmp_path / "b.sklimg")
+    # Training-only settings: the message says they can go before saving.
+    augmented = ImageClassifier(**FAST, augment=Augment("light", erasing=0.25)).fit(X, y)
+    with pytest.raises(ValueError, match=r"model.set_params\(augment=None\) before saving"):
+        sklimg.save(augmented, tmp_path / "b.sklimg")
+    sklimg.save(augmented.set_params(augment=None), tmp_path / "b.sklimg")
     with pytest.raises(sklimg.exceptions.NotFittedError):
         sklimg.save(ImageClassifier(), tmp_path / "c.sklimg")
 

@@ -36,15 +36,15 @@ __all__ = ["AUGMENT_POLICIES", "Augment"]
 #: automatic augmentation applied before the others.
 AUGMENT_POLICIES: dict[str, dict] = {
     "none": dict(hflip=0.0, vflip=0.0, translate=0.0, rotation=0.0, crop_scale=None,
-                 color_jitter=0.0, auto_policy=None),
+                 color_jitter=0.0, erasing=0.0, auto_policy=None),
     "light": dict(hflip=0.5, vflip=0.0, translate=0.125, rotation=0.0, crop_scale=None,
-                  color_jitter=0.0, auto_policy=None),
+                  color_jitter=0.0, erasing=0.0, auto_policy=None),
     "standard": dict(hflip=0.5, vflip=0.0, translate=0.0, rotation=10.0, crop_scale=(0.75, 1.0),
-                     color_jitter=0.2, auto_policy=None),
+                     color_jitter=0.2, erasing=0.0, auto_policy=None),
     "trivialaugment": dict(hflip=0.5, vflip=0.0, translate=0.0, rotation=0.0, crop_scale=None,
-                           color_jitter=0.0, auto_policy="trivialaugment"),
+                           color_jitter=0.0, erasing=0.0, auto_policy="trivialaugment"),
     "randaugment": dict(hflip=0.5, vflip=0.0, translate=0.0, rotation=0.0, crop_scale=None,
-                        color_jitter=0.0, auto_policy="randaugment"),
+                        color_jitter=0.0, erasing=0.0, auto_policy="randaugment"),
 }  # fmt: skip
 
 _PROBABILITY = Interval(Real, 0, 1, closed="both")
@@ -93,6 +93,11 @@ class Augment(_ImageToImageMixin, TransformerMixin, BaseEstimator):
         size; ``None`` for the preset's, ``(1.0, 1.0)`` for none.
     color_jitter : float or None, default=None
         Strength of random brightness, contrast and (RGB only) saturation changes.
+    erasing : float or None, default=None
+        Probability of random erasing (Zhong et al. 2020; timm's ``--reprob``, 0.25 in
+        its recipes): a rectangle of 2-33% of the image, of aspect ratio 0.3-3.3, set
+        to 0 (black for raw pixels, the mean after ``Normalize``), as torchvision's
+        ``RandomErasing`` does, after the other changes. No preset erases.
 
     Raises
     ------
@@ -111,10 +116,10 @@ class Augment(_ImageToImageMixin, TransformerMixin, BaseEstimator):
     which would distort normalised values, so they refuse images of another range
     (0-255 floats, 0-16 integers, normalised images); ``uint8`` images are scaled on
     the fly. Geometric changes (flips, ``translate``, ``rotation``, ``crop_scale``:
-    policy ``"light"``) keep any values. ``Normalize("fit")`` after ``Augment`` learns
-    its statistics from the images before augmentation. ``set_output`` is accepted
-    and changes nothing (images stay arrays); ``get_feature_names_out`` passes names
-    through.
+    policy ``"light"``) and ``erasing`` keep any values. ``Normalize("fit")`` after
+    ``Augment`` learns its statistics from the images before augmentation.
+    ``set_output`` is accepted and changes nothing (images stay arrays);
+    ``get_feature_names_out`` passes names through.
 
     See Also
     --------
@@ -141,7 +146,11 @@ class Augment(_ImageToImageMixin, TransformerMixin, BaseEstimator):
         "rotation": [None, Interval(Real, 0, 180, closed="both")],
         "crop_scale": [None, tuple, list],
         "color_jitter": [None, Interval(Real, 0, 1, closed="both")],
+        "erasing": [None, _PROBABILITY],
     }
+
+    #: What an Augment pickled before ``erasing`` existed reads (get_params, clone).
+    erasing = None
 
     def __init__(
         self,
@@ -153,6 +162,7 @@ class Augment(_ImageToImageMixin, TransformerMixin, BaseEstimator):
         rotation=None,
         crop_scale=None,
         color_jitter=None,
+        erasing=None,
     ):
         self.policy = policy
         self.hflip = hflip
@@ -161,6 +171,7 @@ class Augment(_ImageToImageMixin, TransformerMixin, BaseEstimator):
         self.rotation = rotation
         self.crop_scale = crop_scale
         self.color_jitter = color_jitter
+        self.erasing = erasing
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X=None, y=None):
@@ -183,7 +194,9 @@ class Augment(_ImageToImageMixin, TransformerMixin, BaseEstimator):
             (see the class's Raises section).
         """
         settings = dict(AUGMENT_POLICIES[self.policy])
-        for name in ("hflip", "vflip", "translate", "rotation", "crop_scale", "color_jitter"):
+        for name in (
+            "hflip", "vflip", "translate", "rotation", "crop_scale", "color_jitter", "erasing",
+        ):  # fmt: skip
             if getattr(self, name) is not None:
                 settings[name] = getattr(self, name)
         scale = settings["crop_scale"]
@@ -335,6 +348,7 @@ class AugmentOp:
             or s["translate"]
             or s["rotation"]
             or s["color_jitter"]
+            or s.get("erasing")
             or (s["crop_scale"] is not None and tuple(s["crop_scale"]) != (1.0, 1.0))
         )
 
@@ -366,6 +380,8 @@ class AugmentOp:
                 steps.append(v2.RandomHorizontalFlip(s["hflip"]))
             if s["vflip"]:
                 steps.append(v2.RandomVerticalFlip(s["vflip"]))
+            if s.get("erasing"):  # absent from the settings of models pickled before it
+                steps.append(v2.RandomErasing(s["erasing"], value=0))
             # Nothing left, e.g. only a translation of a 1 x 1 image: unchanged.
             self._pipelines[key] = v2.Compose(steps or [v2.Identity()])
         return self._pipelines[key]
