@@ -74,6 +74,20 @@ def fashion_mnist_split(n_train: int):
     return X[:n_train], X_test, y[:n_train], y_test
 
 
+def few_fashion_mnist(quick: bool, n_train: int = 5000):
+    """``(description, X_train, X_test, y_train, y_test)``: the first ``n_train``
+    Fashion-MNIST training images and the test images, for the regularisation
+    benchmarks; the digits in ``--quick`` mode or where Fashion-MNIST is not installed."""
+    from sklimg.datasets import DatasetNotFoundError
+
+    if quick:
+        return ("digits", *digits_split())
+    try:
+        return (f"Fashion-MNIST, {n_train:,} training images", *fashion_mnist_split(n_train))
+    except DatasetNotFoundError:
+        return ("digits (Fashion-MNIST is not installed)", *digits_split())
+
+
 def fresh_copy(network: torch.nn.Module) -> torch.nn.Module:
     """A copy of ``network`` with newly initialised parameters, in train mode."""
     model = copy.deepcopy(network)

@@ -12,24 +12,14 @@ stand in.
 
 import time
 
-from _common import digits_split, fashion_mnist_split, parse_args, report
+from _common import few_fashion_mnist, parse_args, report
 
 from sklimg import ImageClassifier
-from sklimg.datasets import DatasetNotFoundError
 
 args = parse_args(__doc__)
 
-if args.quick:
-    data, epochs = "digits", 1
-    X_train, X_test, y_train, y_test = digits_split()
-else:
-    epochs = 15
-    try:
-        data = "Fashion-MNIST, 5,000 training images"
-        X_train, X_test, y_train, y_test = fashion_mnist_split(5000)
-    except DatasetNotFoundError:
-        data = "digits (Fashion-MNIST is not installed)"
-        X_train, X_test, y_train, y_test = digits_split()
+epochs = 1 if args.quick else 15
+data, X_train, X_test, y_train, y_test = few_fashion_mnist(args.quick)
 
 rows = []
 for schedule in ("cosine", "constant"):

@@ -13,24 +13,14 @@ mixing itself costs per fit (one blend per batch). Without Fashion-MNIST install
 
 import time
 
-from _common import digits_split, fashion_mnist_split, parse_args, report
+from _common import few_fashion_mnist, parse_args, report
 
 from sklimg import ImageClassifier
-from sklimg.datasets import DatasetNotFoundError
 
 args = parse_args(__doc__)
 
-if args.quick:
-    data, lengths = "digits", (1,)
-    X_train, X_test, y_train, y_test = digits_split()
-else:
-    lengths = (10, 40)
-    try:
-        data = "Fashion-MNIST, 5,000 training images"
-        X_train, X_test, y_train, y_test = fashion_mnist_split(5000)
-    except DatasetNotFoundError:
-        data = "digits (Fashion-MNIST is not installed)"
-        X_train, X_test, y_train, y_test = digits_split()
+lengths = (1,) if args.quick else (10, 40)
+data, X_train, X_test, y_train, y_test = few_fashion_mnist(args.quick)
 
 rows = []
 for epochs in lengths:
