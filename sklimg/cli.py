@@ -337,6 +337,26 @@ def _add_train(commands, parents: list, defaults: dict) -> None:
         ),
     )
     train.add_argument(
+        "--mix-alpha",
+        type=_positive_float,
+        metavar="ALPHA",
+        help=(
+            "with --mix: each batch's share of its own images is drawn from "
+            "Beta(ALPHA, ALPHA); lower values mix less (default: 0.2 for mixup, 1.0 "
+            "for cutmix)"
+        ),
+    )
+    train.add_argument(
+        "--ema-decay",
+        type=_fraction,
+        metavar="D",
+        help=(
+            "keep an exponential moving average of the weights (moving by 1 - D each "
+            "step), which validation scores and the saved model holds, e.g. 0.99; it "
+            "pays at a constant learning rate (default: none)"
+        ),
+    )
+    train.add_argument(
         "--validation-fraction",
         type=_fraction,
         metavar="F",
@@ -628,12 +648,19 @@ def _train(args: argparse.Namespace) -> int:
             f"a network such as --backbone cnn_small."
         )
     mix = None if args.mix == "none" else args.mix
-    if classical and mix is not None:
+    if args.mix_alpha is not None and mix is None:
         raise CommandError(
-            f"--mix blends the batches a network trains on; backbone {args.backbone!r} "
-            f"fits a scikit-learn head on fixed features, once. Leave --mix out, or use a "
-            f"network such as --backbone cnn_small."
+            f"--mix-alpha {args.mix_alpha:g} sets how much --mix mixes, and --mix is "
+            f"{args.mix}. Add --mix mixup (or cutmix, mixup_cutmix), or leave --mix-alpha "
+            f"out."
         )
+    for option, value in (("--mix", mix), ("--ema-decay", args.ema_decay)):
+        if classical and value is not None:
+            raise CommandError(
+                f"{option} changes how a network trains; backbone {args.backbone!r} fits "
+                f"a scikit-learn head on fixed features, once. Leave {option} out, or use "
+                f"a network such as --backbone cnn_small."
+            )
     if classical and args.format == "sklimg":
         raise CommandError(
             f"Backbone {args.backbone!r} gives classical features to a scikit-learn head, "
@@ -676,6 +703,8 @@ def _train(args: argparse.Namespace) -> int:
         weights=args.weights,
         augment=args.augment,
         mix=mix,
+        mix_alpha=args.mix_alpha,
+        ema_decay=args.ema_decay,
         max_epochs=args.epochs,
         batch_size=args.batch_size,
         lr=_defaults()["lr"] if args.lr == "find" else args.lr,

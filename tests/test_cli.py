@@ -200,7 +200,11 @@ def test_train_classical_backbone_with_joblib_format(data, tmp_path):
     )
     assert_one_line_error(
         *run("train", data[0], "--backbone", "pixels", "--mix", "cutmix", "--out", model),
-        "--mix blends the batches a network trains on; backbone 'pixels' fits",
+        "--mix changes how a network trains; backbone 'pixels' fits",
+    )
+    assert_one_line_error(
+        *run("train", data[0], "--backbone", "pixels", "--ema-decay", "0.9", "--out", model),
+        "--ema-decay changes how a network trains; backbone 'pixels' fits",
     )
 
 
@@ -212,6 +216,15 @@ def test_train_mixes_batches(data, tmp_path):
     code, _, err = run("train", data[0], *FAST, "--mix", "none", "--out", model, "-q")
     assert code == 0, err
     assert sklimg.load(model).mix is None
+    options = ["--mix", "cutmix", "--mix-alpha", "0.5", "--ema-decay", "0.9"]
+    code, _, err = run("train", data[0], *FAST, *options, "--out", model, "-q")
+    assert code == 0, err
+    loaded = sklimg.load(model)
+    assert (loaded.mix, loaded.mix_alpha, loaded.ema_decay) == ("cutmix", 0.5, 0.9)
+    assert_one_line_error(
+        *run("train", data[0], *FAST, "--mix-alpha", "0.5", "--out", model),
+        "--mix-alpha 0.5 sets how much --mix mixes, and --mix is none. Add --mix mixup",
+    )
 
 
 def test_entry_point_trains_in_a_new_process(data, tmp_path):
@@ -512,6 +525,8 @@ def test_bad_input_fails_with_one_line(bad, args, match):
         (["train", "d", "--image-size", "100000"], "at most 100,000,000"),
         (["train", "d", "--augment", "wild"], "invalid choice: 'wild'"),
         (["train", "d", "--mix", "blend"], "invalid choice: 'blend'"),
+        (["train", "d", "--mix-alpha", "0"], "--mix-alpha: expected a positive number"),
+        (["train", "d", "--ema-decay", "1"], "--ema-decay: expected a fraction strictly"),
         (["train", "d", "-v", "-q"], "not allowed with argument"),
         (["predict", "m.sklimg"], "required: IMAGE_OR_DIR"),
         (["predict", "m", "x.png", "--format", "xml"], "invalid choice: 'xml'"),
