@@ -9,14 +9,11 @@ longer runs on more images, is measured by ``mix.py`` and ``ema.py``.
     python benchmarks/regularisers.py [--quick]
 """
 
-import time
-
-from _common import digits_split, parse_args, report
+from _common import compare_fits, digits_split, parse_args, report
 
 from sklimg import ImageClassifier
 
 args = parse_args(__doc__)
-X_train, X_test, y_train, y_test = digits_split()
 epochs, repeats = (1, 1) if args.quick else (15, 3)
 settings = {
     "none": {},
@@ -24,19 +21,8 @@ settings = {
     "mix='cutmix'": {"mix": "cutmix"},
     "ema_decay=0.999": {"ema_decay": 0.999},
 }
-times = {name: [] for name in settings}
-scores = {}
-for _ in range(repeats):
-    for name, params in settings.items():
-        clf = ImageClassifier(max_epochs=epochs, random_state=0, **params)
-        start = time.perf_counter()
-        clf.fit(X_train, y_train)
-        times[name].append(time.perf_counter() - start)
-        scores[name] = clf.score(X_test, y_test)
-baseline = min(times["none"])
-rows = [
-    {"setting": name, "fit_s": min(times[name]), "ratio": min(times[name]) / baseline,
-     "held_out_accuracy": scores[name]}
-    for name in settings
-]  # fmt: skip
-report("regularisers", rows)
+fits = {
+    name: (ImageClassifier(max_epochs=epochs, random_state=0, **params), {})
+    for name, params in settings.items()
+}
+report("regularisers", compare_fits(fits, digits_split(), repeats=repeats))

@@ -610,11 +610,8 @@ class ImageClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 ),
                 first_epoch=len(checkpoint["history"]) if checkpoint else 0,
             )
-            if (
-                plan.unfreeze_after is not None
-                and plan.unfreeze_after >= len(history or ()) + self.max_epochs
-            ):
-                done = len(history or ())
+            done = len(history or ())
+            if plan.unfreeze_after is not None and plan.unfreeze_after >= done + self.max_epochs:
                 warnings.warn(
                     f'finetune="gradual" with freeze_epochs={self.freeze_epochs}: the '
                     f"backbone stays frozen for this whole fit of max_epochs="

@@ -331,11 +331,15 @@ class AugmentOp:
     __name__ = "Augment"
 
     def __init__(self, settings: dict) -> None:
-        self.settings = dict(settings)
+        # Settings made before ``erasing`` existed (pickled models) erase nothing.
+        self.settings = {"erasing": 0.0, **settings}
         self._pipelines: dict[tuple, v2.Compose] = {}
 
     def __getstate__(self):
-        return {"settings": self.settings, "_pipelines": {}}
+        return {"settings": self.settings}
+
+    def __setstate__(self, state):
+        self.__init__(state["settings"])
 
     @property
     def active(self) -> bool:
@@ -348,7 +352,7 @@ class AugmentOp:
             or s["translate"]
             or s["rotation"]
             or s["color_jitter"]
-            or s.get("erasing")
+            or s["erasing"]
             or (s["crop_scale"] is not None and tuple(s["crop_scale"]) != (1.0, 1.0))
         )
 
@@ -380,7 +384,7 @@ class AugmentOp:
                 steps.append(v2.RandomHorizontalFlip(s["hflip"]))
             if s["vflip"]:
                 steps.append(v2.RandomVerticalFlip(s["vflip"]))
-            if s.get("erasing"):  # absent from the settings of models pickled before it
+            if s["erasing"]:
                 steps.append(v2.RandomErasing(s["erasing"], value=0))
             # Nothing left, e.g. only a translation of a 1 x 1 image: unchanged.
             self._pipelines[key] = v2.Compose(steps or [v2.Identity()])
