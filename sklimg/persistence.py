@@ -228,7 +228,10 @@ def load(path: str | os.PathLike, *, device: str = "auto"):
         A file written by :func:`save`.
     device : str, default="auto"
         Where to put the network: ``"auto"`` (CUDA when available), ``"cpu"``, ...
-        A model trained on a GPU loads on a CPU-only machine.
+        A model trained on a GPU loads on a CPU-only machine. Any other value than
+        ``"auto"`` also becomes the model's ``device`` parameter, so that further
+        training (``partial_fit``, a warm start) stays there; with ``"auto"`` the
+        saved parameter is kept.
 
     Returns
     -------
@@ -267,7 +270,7 @@ def load(path: str | os.PathLike, *, device: str = "auto"):
             f"{str(path)!r} is a folder, not a model file; pass the path of a file written "
             f"by sklimg.save, e.g. {str(path / 'model.sklimg')!r}."
         )
-    device = resolve_device(device)
+    resolved = resolve_device(device)
     try:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
@@ -304,7 +307,7 @@ def load(path: str | os.PathLike, *, device: str = "auto"):
             stacklevel=2,
         )
     try:
-        model = _rebuild(config, weights, path, device)
+        model = _rebuild(config, weights, path, resolved)
     except ModelFileError:
         raise
     except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as exc:
@@ -314,6 +317,8 @@ def load(path: str | os.PathLike, *, device: str = "auto"):
             f"{str(path)!r}: its {_CONFIG} does not describe a model this sklimg can "
             f"rebuild ({type(exc).__name__}: {exc})."
         ) from None
+    if device != "auto":
+        model.set_params(device=device)
     return model
 
 

@@ -33,7 +33,7 @@ def test_safe_round_trip_gives_identical_probabilities(fitted, tmp_path):
     loaded = sklimg.load(path, device=str(clf.net_.device))
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
     np.testing.assert_array_equal(loaded.classes_, clf.classes_)
-    assert loaded.get_params() == clf.get_params()
+    assert loaded.get_params() == {**clf.get_params(), "device": str(clf.net_.device)}
     assert loaded.input_shape_ == clf.input_shape_ and loaded.finetune_ == clf.finetune_
     assert len(loaded.history_) == len(clf.history_)
     assert loaded.history_[-1, "valid_acc"] == clf.history_[-1, "valid_acc"]
@@ -248,6 +248,25 @@ def test_loaded_model_predicts_in_the_precision_it_was_saved_with(fitted, tmp_pa
     assert sklimg.load(sklimg.save(clf, tmp_path / "fp32.sklimg")).net_.amp is False
 
 
+def test_the_load_device_is_where_training_goes_on(fitted, small_digits, tmp_path):
+    """A model saved with device='cuda' and loaded with device='cpu' keeps training on
+    the CPU, instead of failing on (or moving to) the device it was saved with."""
+    from sklimg.exceptions import DeviceError
+
+    clf, _ = fitted
+    X, y = small_digits
+    names = np.array([f"digit-{d}" for d in range(10)])
+    path = sklimg.save(_refitted(clf, device="cuda"), tmp_path / "m.sklimg")
+    assert sklimg.load(path, device="cpu").get_params()["device"] == "cpu"
+    loaded = sklimg.load(path, device="cpu").partial_fit(X, names[y])
+    assert str(loaded.net_.device) == "cpu"
+    assert all(p.device.type == "cpu" for p in loaded.net_.module_.parameters())
+    # "auto" keeps the saved parameter: without CUDA (the suite hides it), that refuses
+    # to train, and says why.
+    with pytest.raises(DeviceError, match="CUDA is not available"):
+        sklimg.load(path).partial_fit(X, names[y])
+
+
 def _refitted(clf, **params):
     """``clf`` with other parameters and the same fitted state, without training."""
     from sklearn.base import clone
@@ -300,7 +319,7 @@ def test_parameters_scikit_learn_produces_round_trip(fitted, tmp_path):
     )
     model = _refitted(clf, **params)
     loaded = sklimg.load(sklimg.save(model, tmp_path / "m.sklimg"), device="cpu")
-    assert loaded.get_params() == model.get_params()
+    assert loaded.get_params() == {**model.get_params(), "device": "cpu"}
     assert [type(k) for k in loaded.class_weight] == [int, int]
     assert loaded.checkpoint_dir == tmp_path / "checkpoints"
     assert isinstance(loaded.image_shape, tuple)
