@@ -34,8 +34,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The suite runs on the CPU everywhere (tests/conftest.py hides a GPU); where torch sees
+# one, the tests marked cuda then run on it.
 test: lint
 	$(BIN)/python -m pytest
+	@if $(BIN)/python -c "import sys, torch; sys.exit(not torch.cuda.is_available())"; \
+	then SKLIMG_TEST_CUDA=1 $(BIN)/python -m pytest; fi
 
 # The documentation (Sphinx, numpydoc, sphinx-gallery) into docs/_build/html, offline,
 # warnings as errors; the gallery runs examples/plot_*.py and keeps their figures.

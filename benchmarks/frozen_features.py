@@ -47,7 +47,10 @@ backbone = (
     if "efficientnet_lite0" in sklimg.backbones.list_backbones()
     else "resnet18"
 )
-common = dict(backbone=backbone, pretrained=True, input_size=32, batch_size=64, lr=2e-3)
+# On the CPU, where the skorch net (its default device) computes, also on a GPU machine.
+common = dict(
+    backbone=backbone, pretrained=True, input_size=32, batch_size=64, lr=2e-3, device="cpu"
+)
 
 rows = []
 start = time.perf_counter()

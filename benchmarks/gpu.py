@@ -88,15 +88,23 @@ fits = {
 }
 sklimg_fit(backbone="resnet18", amp=True)()  # warm-up: cuDNN picks its kernels
 rows = []
+
+
+def add(row):
+    """Keep a row, and print it at once: a run cut short still shows what it measured."""
+    rows.append(row)
+    print(f"{row['what']}: {row['seconds']:.4g} s", flush=True)
+
+
 for name, fit in fits.items():
     seconds = best_of(repeats, fit)
-    rows.append({"what": f"fit: {name}", "seconds": seconds, "images_per_s": n * epochs / seconds})
+    add({"what": f"fit: {name}", "seconds": seconds, "images_per_s": n * epochs / seconds})
 for name, predict in {
     "predict: raw forward, inference_mode": synchronised(predict_raw),
     "predict: sklimg predict_proba": synchronised(lambda: reference.predict_proba(X)),
 }.items():
     seconds = best_of(repeats, predict)
-    rows.append({"what": name, "seconds": seconds, "images_per_s": n / seconds})
+    add({"what": name, "seconds": seconds, "images_per_s": n / seconds})
 
 
 # Pinned or pageable host memory. skorch copies each batch with a blocking .to(device).
@@ -138,7 +146,7 @@ for pin in (True, False):
     with loader_pinning(pin):
         fit_files()  # warm-up
         seconds = best_of(repeats, fit_files)
-    rows.append({"what": f"fit on {n_files} 64x64 RGB PNG files, loader pin_memory={pin}",
+    add({"what": f"fit on {n_files} 64x64 RGB PNG files, loader pin_memory={pin}",
                  "seconds": seconds, "images_per_s": n_files * epochs / seconds})  # fmt: skip
 for name, dataset, workers in (
     ("files", LazyImageDataset(files), default_num_workers(files, None)),
@@ -150,7 +158,7 @@ for name, dataset, workers in (
         copy = copy_batches(loader, pin=pin and workers == 0)
         copy()  # warm-up
         seconds = best_of(repeats, copy)
-        rows.append({"what": f"copy batches to the GPU, {name}, pinned={pin}",
+        add({"what": f"copy batches to the GPU, {name}, pinned={pin}",
                      "seconds": seconds, "images_per_s": n_files / seconds})  # fmt: skip
 folder.cleanup()
 rows.append({"what": f"device: {torch.cuda.get_device_name()}", "seconds": None,

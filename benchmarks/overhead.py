@@ -13,6 +13,8 @@ run:
 
 Prediction throughput is compared with raw forward passes under
 ``torch.inference_mode()``. Each timing is the best of 3 runs (1 with ``--quick``).
+All three run on the CPU, also on a GPU machine (skorch's default device; sklimg's
+``"auto"`` would take the GPU): ``benchmarks/gpu.py`` measures the GPU.
 
     python benchmarks/overhead.py [--quick]
 """
@@ -33,14 +35,13 @@ X = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
 y = rng.integers(0, 10, size=n)
 
 # The network ImageClassifier builds, reused by the other two so all train the same one.
-reference = ImageClassifier(max_epochs=1, batch_size=batch_size, random_state=0).fit(
-    X[:256], y[:256]
-)
+common = dict(batch_size=batch_size, device="cpu", random_state=0)
+reference = ImageClassifier(max_epochs=1, **common).fit(X[:256], y[:256])
 network = reference.net_.module_
 
 
 def fit_sklimg():
-    ImageClassifier(max_epochs=epochs, batch_size=batch_size, random_state=0).fit(X, y)
+    ImageClassifier(max_epochs=epochs, **common).fit(X, y)
 
 
 X_tensor = torch.from_numpy(X[:, None])

@@ -1447,7 +1447,9 @@ class ImageClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         ``LinearDiscriminantAnalysis`` does. The features are those of the images as
         they are: the random operations of an ``Augment`` step before it (the view
         a pipeline passes on at fit) are dropped, as at prediction. With ``tta``, each
-        image's features are averaged over its views. ``set_output(transform=
+        image's features are averaged over its views. With ``amp=True`` they are
+        computed in float32, where prediction runs in bfloat16: they match the head's
+        input to bfloat16 rounding. ``set_output(transform=
         "pandas")`` gives a DataFrame with the columns of
         :meth:`get_feature_names_out`.
 

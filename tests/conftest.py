@@ -1,5 +1,16 @@
 """Shared fixtures: fixed seeds and threads, a private TORCH_HOME, digits and
-Fashion-MNIST data."""
+Fashion-MNIST data; the CPU for every test but those marked ``cuda``."""
+
+import os
+
+# The suite checks exact results, as they come on the CPU (on CUDA, cuDNN may pick
+# non-deterministic kernels, and results move by float rounding), so it runs on the
+# CPU on every machine, as in CI. SKLIMG_TEST_CUDA=1 runs the tests marked ``cuda``
+# instead, on the GPU (``make test`` does both where torch sees one). Hidden before torch
+# initialises CUDA, which reads the variable once.
+CUDA_RUN = os.environ.get("SKLIMG_TEST_CUDA") == "1"
+if not CUDA_RUN:
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
 import numpy as np
 import pytest
@@ -11,6 +22,23 @@ from sklimg.datasets import DatasetNotFoundError, load_digits_images, load_fashi
 # Two threads: the CI machine has two cores, and fixed threads make timings and
 # floating point reductions repeat.
 torch.set_num_threads(2)
+
+
+def pytest_collection_modifyitems(config, items):
+    """With SKLIMG_TEST_CUDA=1, keep only the tests marked ``cuda``; without it, those
+    skip (the GPU is hidden)."""
+    if CUDA_RUN:
+        keep = [item for item in items if item.get_closest_marker("cuda")]
+        config.hook.pytest_deselected(items=[item for item in items if item not in keep])
+        items[:] = keep
+        if torch.cuda.is_available():
+            return
+        skip = pytest.mark.skip(reason="SKLIMG_TEST_CUDA=1, but torch sees no GPU")
+    else:
+        skip = pytest.mark.skip(reason="needs CUDA: SKLIMG_TEST_CUDA=1 pytest, on a GPU machine")
+    for item in items:
+        if item.get_closest_marker("cuda"):
+            item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True)

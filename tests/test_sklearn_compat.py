@@ -80,10 +80,6 @@ def test_joblib_round_trip_gives_identical_probabilities(small_digits, tmp_path)
 
 def test_model_saved_from_cuda_loads_on_cpu(small_digits, tmp_path):
     """A net whose device was CUDA loads on a machine without CUDA (skorch maps it)."""
-    import torch
-
-    if torch.cuda.is_available():
-        pytest.skip("needs a machine without CUDA")
     X, y = small_digits
     clf = ImageClassifier(**FAST).fit(X, y)
     expected = clf.predict_proba(X)
@@ -107,17 +103,14 @@ def test_tags_describe_image_input():
     assert not tags.classifier_tags.multi_label
 
 
+@pytest.mark.cuda
 def test_frozen_features_fitted_on_cuda_pickle_from_the_cpu(small_digits):
     """A scikit-learn head's DeepFeatures holds a plain torch module, which skorch does
     not remap: it must be pickled from the CPU to load on a machine without CUDA."""
     import pickle
 
-    import torch
-
     from sklimg.features import DeepFeatures
 
-    if not torch.cuda.is_available():
-        pytest.skip("needs CUDA")
     X, _ = small_digits
     features = DeepFeatures("test_cnn", pretrained=False, device="cuda", random_state=0).fit(X)
     state = pickle.loads(pickle.dumps(features)).network_.state_dict()
