@@ -29,7 +29,7 @@ from skorch.callbacks import (
 )
 from skorch.dataset import ValidSplit, unpack_data
 from skorch.hf import AccelerateMixin
-from skorch.utils import to_device, to_tensor
+from skorch.utils import TeeGenerator, to_device, to_tensor
 from torch import nn
 from torch.nn import functional as F
 from torch.optim.swa_utils import AveragedModel
@@ -95,6 +95,15 @@ class InferenceModeNet(NeuralNetClassifier):
     #: the method's default); set by build_net.
     mix = None
     mix_alpha = None
+    #: Gradient accumulation: batches whose gradients are summed before each optimizer
+    #: step; set by build_net. While it runs: the batches of the current group done,
+    #: the group's size, the training batches of the epoch still to come (None outside
+    #: an epoch's loop: find_lr's steps), and whether the last batch stepped.
+    accumulation_steps = 1
+    _accumulated = 0
+    _group = 1
+    _batches_left = None
+    optimizer_stepped = True
 
     def predicting_with(self, **settings: Any) -> InferenceModeNet:
         """A shallow view of this net with ``settings`` (``tta``, loader parameters such
@@ -124,7 +133,56 @@ class InferenceModeNet(NeuralNetClassifier):
     def train_step(self, batch, **fit_params):
         # Mixed once per step: optimizers such as LBFGS evaluate the step's closure
         # (train_step_single) several times, on the same batch.
-        return super().train_step(self.mixed(batch), **fit_params)
+        batch = self.mixed(batch)
+        if self.accumulation_steps == 1:
+            return super().train_step(batch, **fit_params)
+        if self._accumulated == 0:
+            self._zero_grad_optimizer()
+            left = self._batches_left
+            # An epoch's last group may be shorter; each of its losses is divided by
+            # its own size, so that every step follows a mean gradient (as in timm).
+            self._group = (
+                self.accumulation_steps if left is None else min(self.accumulation_steps, left)
+            )
+        step = self.train_step_single(batch, **fit_params)
+        self._accumulated += 1
+        if self._batches_left is not None:
+            self._batches_left -= 1
+        self.optimizer_stepped = self._accumulated == self._group
+        if self.optimizer_stepped:
+            # Callbacks (gradient clipping) see the summed gradient, once per step.
+            self.notify(
+                "on_grad_computed",
+                named_parameters=TeeGenerator(self.get_all_learnable_params()),
+                batch=batch,
+                training=True,
+            )
+            self._step_optimizer(None)
+            self._accumulated = 0
+        return step
+
+    def train_step_single(self, batch, **fit_params):
+        if self.accumulation_steps == 1:
+            return super().train_step_single(batch, **fit_params)
+        # skorch's, with the loss divided by the group's size for the backward pass;
+        # the history records the batch's own loss.
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        y_pred = self.infer(Xi, **fit_params)
+        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        (loss / self._group).backward()
+        return {"loss": loss, "y_pred": y_pred}
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        if not (training and iterator is not None and self.accumulation_steps > 1):
+            return super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
+        # Each epoch starts a new group (a diverged one left its group unfinished) and
+        # steps after its last batch.
+        self._accumulated, self._batches_left = 0, len(iterator)
+        try:
+            return super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
+        finally:
+            self._batches_left = None
 
     def mixed(self, batch):
         """A training batch mixed as ``mix`` says, on the training device (callbacks
@@ -395,7 +453,8 @@ class WeightAverage(Callback):
             self._stand_in(net, average=True)
 
     def on_batch_end(self, net, training=False, **kwargs) -> None:
-        if training:
+        # Once per optimizer step: with gradient accumulation, not after every batch.
+        if training and getattr(net, "optimizer_stepped", True):
             self.updates_ += 1
             self.average_.update_parameters(_averaged_part(net))
 
@@ -692,6 +751,7 @@ class TrainingPlan:
     ema_decay: float | None = None
     mix: str | None = None
     mix_alpha: float | None = None
+    gradient_accumulation_steps: int = 1
     gradient_clip: float | None = None
     validation_fraction: float | None = None
     early_stopping: bool = False
@@ -720,6 +780,15 @@ def _one_cycle(optimizer, *, peak_lr: float, **kwargs) -> torch.optim.lr_schedul
     return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr, **kwargs)
 
 
+class StepScheduler(LRScheduler):
+    """skorch's ``LRScheduler``, stepping per batch only after the optimizer stepped:
+    with gradient accumulation, once per group of batches."""
+
+    def on_batch_end(self, net, training, **kwargs):
+        if getattr(net, "optimizer_stepped", True):
+            super().on_batch_end(net, training, **kwargs)
+
+
 def _scheduler(plan: TrainingPlan) -> LRScheduler | None:
     # An explicit last_epoch: a new fit (or warm start) starts the schedule afresh,
     # a resumed one continues it (skorch would otherwise continue from the history).
@@ -730,12 +799,14 @@ def _scheduler(plan: TrainingPlan) -> LRScheduler | None:
             last_epoch=plan.first_epoch - 1,
         )
     if plan.lr_schedule == "onecycle":
-        return LRScheduler(
+        # Optimizer steps: an epoch's batches in groups of gradient_accumulation_steps.
+        steps = -(-plan.steps_per_epoch // plan.gradient_accumulation_steps)
+        return StepScheduler(
             policy=_one_cycle,
             peak_lr=plan.lr,
             epochs=plan.max_epochs,
-            steps_per_epoch=plan.steps_per_epoch,
-            last_epoch=plan.first_epoch * plan.steps_per_epoch - 1,
+            steps_per_epoch=steps,
+            last_epoch=plan.first_epoch * steps - 1,
             step_every="batch",
         )
     return None
@@ -838,4 +909,5 @@ def build_net(module: nn.Module, plan: TrainingPlan) -> NeuralNetClassifier:
     )
     net.amp = plan.amp
     net.mix, net.mix_alpha = plan.mix, plan.mix_alpha
+    net.accumulation_steps = plan.gradient_accumulation_steps
     return net

@@ -89,17 +89,23 @@ _NETWORK_PARAMS = (
 )  # fmt: skip
 
 
-# Parameters added after checkpoints were first written: left out of a checkpoint's
-# digest while at their default (None), so that older checkpoints still resume.
-_PARAMS_SINCE_CHECKPOINTS = ("ema_decay", "mix", "mix_alpha")
+# Parameters added after checkpoints were first written, with their defaults: left out
+# of a checkpoint's digest while at their default, so that older checkpoints still resume.
+_PARAMS_SINCE_CHECKPOINTS = {
+    "ema_decay": None,
+    "mix": None,
+    "mix_alpha": None,
+    "gradient_accumulation_steps": 1,
+}
 
 
 # Training parameters a partial_fit net is built with: changing one (set_params) between
 # calls builds a new net around the network (a new optimizer), as a warm start does.
 _INCREMENTAL_PARAMS = (
     "lr", "optimizer", "weight_decay", "batch_size", "label_smoothing", "ema_decay", "mix",
-    "mix_alpha", "gradient_clip", "class_weight", "backbone_lr_scale", "freeze_epochs",
-    "device", "amp", "compile", "accelerator", "checkpoint_dir", "callbacks", "verbose",
+    "mix_alpha", "gradient_accumulation_steps", "gradient_clip", "class_weight",
+    "backbone_lr_scale", "freeze_epochs", "device", "amp", "compile", "accelerator",
+    "checkpoint_dir", "callbacks", "verbose",
 )  # fmt: skip
 
 
@@ -276,6 +282,16 @@ class ImageClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         ``partial_fit``); the default cosine schedule, which anneals the rate to
         zero, already smooths the last steps (see the user guide's figures).
         ``None``: the weights as trained.
+    gradient_accumulation_steps : int, default=1
+        Sum the gradients of this many batches before each optimizer step, to train
+        with batches of ``batch_size * gradient_accumulation_steps`` images where
+        memory holds only ``batch_size`` (timm's ``--grad-accum-steps``, accelerate's
+        ``gradient_accumulation_steps``). Each batch's loss is divided by the number
+        of batches in its group, so a step follows the mean gradient of the group, as
+        one large batch would (an epoch's last group may be shorter). Gradient
+        clipping, the learning-rate schedule and ``ema_decay`` act once per step.
+        BatchNorm still normalises each batch of ``batch_size`` images. Through an
+        ``accelerator``, set ``Accelerator(gradient_accumulation_steps=...)`` instead.
     gradient_clip : float or None, default=None
         Clip the gradient norm to this value (skorch's ``GradientNormClipping``).
     validation_fraction : float or None, default=None
@@ -420,6 +436,7 @@ class ImageClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         "lr_schedule": [StrOptions({"cosine", "onecycle", "constant"})],
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
         "ema_decay": [None, Interval(Real, 0, 1, closed="neither")],
+        "gradient_accumulation_steps": [Interval(Integral, 1, None, closed="left")],
         "gradient_clip": [None, Interval(Real, 0, None, closed="neither")],
         "validation_fraction": [None, Interval(Real, 0, 1, closed="neither")],
         "early_stopping": ["boolean"],
@@ -463,6 +480,7 @@ class ImageClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         lr_schedule="cosine",
         label_smoothing=0.0,
         ema_decay=None,
+        gradient_accumulation_steps=1,
         gradient_clip=None,
         validation_fraction=None,
         early_stopping=False,
@@ -502,6 +520,7 @@ class ImageClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.lr_schedule = lr_schedule
         self.label_smoothing = label_smoothing
         self.ema_decay = ema_decay
+        self.gradient_accumulation_steps = gradient_accumulation_steps
         self.gradient_clip = gradient_clip
         self.validation_fraction = validation_fraction
         self.early_stopping = early_stopping
@@ -932,6 +951,7 @@ class ImageClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             ema_decay=self.ema_decay,
             mix=self.mix,
             mix_alpha=self.mix_alpha,
+            gradient_accumulation_steps=self.gradient_accumulation_steps,
             gradient_clip=self.gradient_clip,
             validation_fraction=validation_fraction,
             early_stopping=self.early_stopping,
@@ -1003,7 +1023,8 @@ class ImageClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         params = {
             k: v
             for k, v in self.get_params(deep=False).items()
-            if k not in ignored and not (k in _PARAMS_SINCE_CHECKPOINTS and v is None)
+            if k not in ignored
+            and not (k in _PARAMS_SINCE_CHECKPOINTS and v == _PARAMS_SINCE_CHECKPOINTS[k])
         }
         return joblib.hash(repr((sorted(params.items()), classes.tolist())))
 
@@ -1072,6 +1093,13 @@ class ImageClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 f"mix={self.mix!r} blends images and labels in the batches a neural head "
                 f"trains on; a scikit-learn head is fitted once on each image's features. "
                 f"Use head=None, or mix=None."
+            )
+        if self.gradient_accumulation_steps != 1:
+            raise ValueError(
+                f"gradient_accumulation_steps={self.gradient_accumulation_steps} sums the "
+                f"gradients of a neural head's batches; a scikit-learn head is fitted "
+                f"once, without gradient steps. Use head=None, or "
+                f"gradient_accumulation_steps=1."
             )
         if self.head is not None and not is_classifier(self.head):
             raise ValueError(
@@ -1224,6 +1252,7 @@ class ImageClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             raise ValueError(
                 f"{self.optimizer.__name__} has no weight_decay; set weight_decay=0 to use it."
             )
+        self._check_accumulation()
         check_callbacks(self.callbacks)
         resolve_memory(self.memory)  # a file where a folder should be
         if self.checkpoint_dir is not None:
@@ -1240,6 +1269,24 @@ class ImageClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                     f"checkpoint_dir={str(self.checkpoint_dir)!r} is not writable (in "
                     f"{str(existing)!r}); pass a folder you can write to."
                 )
+
+    def _check_accumulation(self) -> None:
+        """What gradient accumulation cannot combine with, refused before training."""
+        steps = self.gradient_accumulation_steps
+        if steps == 1:
+            return
+        if self.accelerator is not None:
+            raise ValueError(
+                f"gradient_accumulation_steps={steps} and an accelerator: accumulation is "
+                f"the accelerator's, e.g. Accelerator(gradient_accumulation_steps={steps}); "
+                f"leave gradient_accumulation_steps=1."
+            )
+        if isinstance(self.optimizer, type) and issubclass(self.optimizer, torch.optim.LBFGS):
+            raise ValueError(
+                f"gradient_accumulation_steps={steps} and LBFGS: LBFGS evaluates the loss of "
+                f"one batch several times per step, so it cannot sum the gradients of "
+                f"several. Use another optimizer, or gradient_accumulation_steps=1."
+            )
 
     def _warn_unused_mix_alpha(self) -> None:
         """Say so when mix_alpha is set without mix (for a neural head, which mixes):

@@ -299,6 +299,16 @@ def _add_train(commands, parents: list, defaults: dict) -> None:
         help=f"images per training step (default: {defaults['batch_size']})",
     )
     train.add_argument(
+        "--gradient-accumulation-steps",
+        type=_positive_int,
+        default=1,
+        metavar="K",
+        help=(
+            "sum the gradients of K batches before each step, to train with batches of "
+            "K x --batch-size images where memory holds one batch (default: 1)"
+        ),
+    )
+    train.add_argument(
         "--lr",
         type=_learning_rate,
         default=defaults["lr"],
@@ -654,8 +664,13 @@ def _train(args: argparse.Namespace) -> int:
             f"{args.mix}. Add --mix mixup (or cutmix, mixup_cutmix), or leave --mix-alpha "
             f"out."
         )
-    for option, value in (("--mix", mix), ("--ema-decay", args.ema_decay)):
-        if classical and value is not None:
+    network_options = {
+        "--mix": mix is not None,
+        "--ema-decay": args.ema_decay is not None,
+        "--gradient-accumulation-steps": args.gradient_accumulation_steps != 1,
+    }
+    for option, given in network_options.items():
+        if classical and given:
             raise CommandError(
                 f"{option} changes how a network trains; backbone {args.backbone!r} fits "
                 f"a scikit-learn head on fixed features, once. Leave {option} out, or use "
@@ -707,6 +722,7 @@ def _train(args: argparse.Namespace) -> int:
         ema_decay=args.ema_decay,
         max_epochs=args.epochs,
         batch_size=args.batch_size,
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
         lr=_defaults()["lr"] if args.lr == "find" else args.lr,
         validation_fraction=None if classical else args.validation_fraction,
         device=args.device,

@@ -85,9 +85,9 @@ def find_lr(
     """Run the learning-rate range test for a classifier on its training data.
 
     The classifier itself is not changed or fitted: a clone trains, with its own
-    network, optimizer, batch size, augmentation, mixing (``mix``), ``finetune`` and
-    ``random_state``; the losses are those of the weights as they train
-    (``ema_decay`` plays no part).
+    network, optimizer, batch size, gradient accumulation, augmentation, mixing
+    (``mix``), ``finetune`` and ``random_state``; the losses are those of the weights
+    as they train (``ema_decay`` plays no part).
     Stops early once the smoothed loss passes ``diverge_th`` times its lowest value.
 
     Parameters
@@ -107,7 +107,8 @@ def find_lr(
         factor at each step). Parameter groups with their own scale (the backbone's,
         ``backbone_lr_scale``) keep it.
     num_iter : int, default=100
-        Training steps (batches), cycling over the data as often as needed.
+        Training steps, cycling over the data as often as needed: batches, or groups
+        of ``gradient_accumulation_steps`` batches (their mean loss).
     smooth_f : float, default=0.05
         Weight of each new loss in the moving average (1 - fastai's ``beta``).
     diverge_th : float, default=5.0
@@ -218,15 +219,28 @@ def _range_test(net, dataset, start_lr, end_lr, num_iter, smooth_f, diverge_th) 
     losses: list[float] = []
     average, best = 0.0, np.inf
     batches = iter(())
-    for step in range(num_iter):
+
+    def next_batch():
+        nonlocal batches
         batch = next(batches, None)
         if batch is None:  # another pass over the data, freshly shuffled
             batches = iter(net.get_iterator(dataset, training=True))
             batch = next(batches)
+        return batch
+
+    for step in range(num_iter):
         lr = start_lr * factor**step
         for group in net.optimizer_.param_groups:
             group["lr"] = lr * group.get("lr_scale", 1.0)
-        loss = float(net.train_step(batch)["loss"].detach())
+        # One optimizer step: with gradient accumulation, the mean loss of its batches.
+        loss = float(
+            np.mean(
+                [
+                    net.train_step(next_batch())["loss"].detach().item()
+                    for _ in range(net.accumulation_steps)
+                ]
+            )
+        )
         if not np.isfinite(loss):
             break
         average = (1 - smooth_f) * average + smooth_f * loss

@@ -206,6 +206,13 @@ def test_train_classical_backbone_with_joblib_format(data, tmp_path):
         *run("train", data[0], "--backbone", "pixels", "--ema-decay", "0.9", "--out", model),
         "--ema-decay changes how a network trains; backbone 'pixels' fits",
     )
+    assert_one_line_error(
+        *run(
+            "train", data[0], "--backbone", "pixels", "--gradient-accumulation-steps", "2",
+            "--out", model,
+        ),
+        "--gradient-accumulation-steps changes how a network trains; backbone 'pixels'",
+    )  # fmt: skip
 
 
 def test_train_mixes_batches(data, tmp_path):
@@ -217,10 +224,12 @@ def test_train_mixes_batches(data, tmp_path):
     assert code == 0, err
     assert sklimg.load(model).mix is None
     options = ["--mix", "cutmix", "--mix-alpha", "0.5", "--ema-decay", "0.9"]
+    options += ["--gradient-accumulation-steps", "2"]
     code, _, err = run("train", data[0], *FAST, *options, "--out", model, "-q")
     assert code == 0, err
     loaded = sklimg.load(model)
     assert (loaded.mix, loaded.mix_alpha, loaded.ema_decay) == ("cutmix", 0.5, 0.9)
+    assert loaded.gradient_accumulation_steps == 2
     assert_one_line_error(
         *run("train", data[0], *FAST, "--mix-alpha", "0.5", "--out", model),
         "--mix-alpha 0.5 sets how much --mix mixes, and --mix is none. Add --mix mixup",
@@ -527,6 +536,7 @@ def test_bad_input_fails_with_one_line(bad, args, match):
         (["train", "d", "--mix", "blend"], "invalid choice: 'blend'"),
         (["train", "d", "--mix-alpha", "0"], "--mix-alpha: expected a positive number"),
         (["train", "d", "--ema-decay", "1"], "--ema-decay: expected a fraction strictly"),
+        (["train", "d", "--gradient-accumulation-steps", "0"], "got '0'"),
         (["train", "d", "-v", "-q"], "not allowed with argument"),
         (["predict", "m.sklimg"], "required: IMAGE_OR_DIR"),
         (["predict", "m", "x.png", "--format", "xml"], "invalid choice: 'xml'"),
