@@ -96,13 +96,17 @@ class InferenceModeNet(NeuralNetClassifier):
     mix = None
     mix_alpha = None
     #: Gradient accumulation: batches whose gradients are summed before each optimizer
-    #: step; set by build_net. While it runs: the batches of the current group done,
-    #: the group's size, the training batches of the epoch still to come (None outside
-    #: an epoch's loop: find_lr's steps), and whether the last batch stepped.
+    #: step; set by build_net. While it runs: the batches of the current group done and
+    #: their images, the group's size in batches, and the training batches of the
+    #: epoch still to come (None outside an epoch's loop: find_lr's steps).
     accumulation_steps = 1
     _accumulated = 0
+    _images = 0
     _group = 1
     _batches_left = None
+    #: Whether the optimizer stepped after the last training batch: always, except
+    #: inside a group of accumulated batches. Callbacks that act once per step (the
+    #: weight average, the one-cycle schedule) read it.
     optimizer_stepped = True
 
     def predicting_with(self, **settings: Any) -> InferenceModeNet:
@@ -139,18 +143,22 @@ class InferenceModeNet(NeuralNetClassifier):
         if self._accumulated == 0:
             self._zero_grad_optimizer()
             left = self._batches_left
-            # An epoch's last group may be shorter; each of its losses is divided by
-            # its own size, so that every step follows a mean gradient (as in timm).
+            # An epoch's last group may be shorter: it steps after the epoch's last batch.
             self._group = (
                 self.accumulation_steps if left is None else min(self.accumulation_steps, left)
             )
+            self._images = 0
         step = self.train_step_single(batch, **fit_params)
         self._accumulated += 1
         if self._batches_left is not None:
             self._batches_left -= 1
         self.optimizer_stepped = self._accumulated == self._group
         if self.optimizer_stepped:
-            # Callbacks (gradient clipping) see the summed gradient, once per step.
+            # The gradient of the loss summed over the group's images, made their mean:
+            # the step of one batch of them all, whatever the sizes of its batches.
+            grads = [p.grad for _, p in self.get_all_learnable_params() if p.grad is not None]
+            torch._foreach_div_(grads, float(self._images))
+            # Callbacks (gradient clipping) see the group's gradient, once per step.
             self.notify(
                 "on_grad_computed",
                 named_parameters=TeeGenerator(self.get_all_learnable_params()),
@@ -164,13 +172,14 @@ class InferenceModeNet(NeuralNetClassifier):
     def train_step_single(self, batch, **fit_params):
         if self.accumulation_steps == 1:
             return super().train_step_single(batch, **fit_params)
-        # skorch's, with the loss divided by the group's size for the backward pass;
-        # the history records the batch's own loss.
+        # skorch's, with the batch's mean loss times its images (their summed loss) for
+        # the backward pass; the history records the batch's own loss.
         self._set_training(True)
         Xi, yi = unpack_data(batch)
         y_pred = self.infer(Xi, **fit_params)
         loss = self.get_loss(y_pred, yi, X=Xi, training=True)
-        (loss / self._group).backward()
+        (loss * len(Xi)).backward()
+        self._images += len(Xi)
         return {"loss": loss, "y_pred": y_pred}
 
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
@@ -303,7 +312,16 @@ class AcceleratedImageNet(AccelerateMixin, InferenceModeNet):
             self.callbacks__print_log__sink = _silent
         return super()._initialize_callbacks()
 
+    def train_step(self, batch, **fit_params):
+        step = super().train_step(batch, **fit_params)
+        # With the accelerator's own gradient accumulation, its optimizer steps only
+        # where it synchronises the gradients.
+        self.optimizer_stepped = self.accelerator.sync_gradients
+        return step
+
     def notify(self, method_name, **cb_kwargs):
+        if method_name == "on_grad_computed" and not self.accelerator.sync_gradients:
+            return  # a partial sum of the accelerator's accumulation: not clipped yet
         super().notify(method_name, **cb_kwargs)
         if method_name == "on_train_end":
             self._unwrap_accelerator()
@@ -799,8 +817,12 @@ def _scheduler(plan: TrainingPlan) -> LRScheduler | None:
             last_epoch=plan.first_epoch - 1,
         )
     if plan.lr_schedule == "onecycle":
-        # Optimizer steps: an epoch's batches in groups of gradient_accumulation_steps.
-        steps = -(-plan.steps_per_epoch // plan.gradient_accumulation_steps)
+        # Optimizer steps: an epoch's batches in groups of the accumulation's size
+        # (sklimg's or the accelerator's; either steps after an epoch's last batch).
+        accumulation = plan.gradient_accumulation_steps
+        if plan.accelerator is not None:
+            accumulation = plan.accelerator.gradient_accumulation_steps
+        steps = -(-plan.steps_per_epoch // accumulation)
         return StepScheduler(
             policy=_one_cycle,
             peak_lr=plan.lr,

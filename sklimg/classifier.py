@@ -256,7 +256,8 @@ class ImageClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     max_epochs : int, default=15
         Passes over the training data.
     batch_size : int, default=64
-        Images per training step.
+        Images per batch: per training step, unless ``gradient_accumulation_steps``
+        sums several batches per step.
     lr : float, default=2e-3
         Learning rate.
     optimizer : {"adamw", "adam", "sgd"} or torch optimizer class, default="adamw"
@@ -286,11 +287,12 @@ class ImageClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         Sum the gradients of this many batches before each optimizer step, to train
         with batches of ``batch_size * gradient_accumulation_steps`` images where
         memory holds only ``batch_size`` (timm's ``--grad-accum-steps``, accelerate's
-        ``gradient_accumulation_steps``). Each batch's loss is divided by the number
-        of batches in its group, so a step follows the mean gradient of the group, as
-        one large batch would (an epoch's last group may be shorter). Gradient
-        clipping, the learning-rate schedule and ``ema_decay`` act once per step.
-        BatchNorm still normalises each batch of ``batch_size`` images. Through an
+        ``gradient_accumulation_steps``). Each batch's loss counts by its number of
+        images, so a step follows the mean gradient of its group's images, as one
+        batch of them all would (an epoch's last group may hold fewer batches).
+        Gradient clipping, the learning-rate schedule and ``ema_decay`` act once per
+        step. BatchNorm still normalises each batch of ``batch_size`` images, and with
+        ``class_weight`` each batch's loss is weighted within the batch. Through an
         ``accelerator``, set ``Accelerator(gradient_accumulation_steps=...)`` instead.
     gradient_clip : float or None, default=None
         Clip the gradient norm to this value (skorch's ``GradientNormClipping``).
@@ -672,7 +674,9 @@ class ImageClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         scikit-learn's ``SGDClassifier`` or ``MLPClassifier``, or dask-ml's
         ``Incremental``). The first call builds the network; each call trains it for
         one epoch over ``X`` and adds a row to ``history_``, with the optimizer's state
-        kept between calls. The learning rate stays at ``lr`` (a schedule needs the
+        kept between calls (with ``gradient_accumulation_steps``, groups of batches
+        do not span calls: each call steps after its last batch, and warns when it
+        holds fewer batches than a group). The learning rate stays at ``lr`` (a schedule needs the
         number of calls, which only you know; call ``fit`` for one), and all of ``X``
         trains: ``validation_fraction``, ``early_stopping`` and the recomputation of
         BatchNorm statistics apply to ``fit`` only. Training parameters changed with
@@ -752,6 +756,17 @@ class ImageClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             raise ImageInputError(
                 "partial_fit got 1 image; a neural head trains on at least 2 per call "
                 "(BatchNorm cannot train on one). Pass a larger batch of images."
+            )
+        steps, batches = self.gradient_accumulation_steps, -(-len(images) // self.batch_size)
+        if batches < steps:
+            warnings.warn(
+                f"gradient_accumulation_steps={steps}, but this partial_fit call holds "
+                f"{batches} batch{'es' if batches > 1 else ''} of batch_size="
+                f"{self.batch_size}: groups do not span calls, so the call steps once, on "
+                f"{len(images)} images. Pass {steps * self.batch_size} images per call "
+                f"to step on groups of {steps} batches.",
+                UserWarning,
+                stacklevel=3,  # the caller of partial_fit
             )
         y_encoded = np.searchsorted(classes, y)
         train_images = self._augmented(images)

@@ -296,7 +296,8 @@ def _add_train(commands, parents: list, defaults: dict) -> None:
         type=_positive_int,
         default=defaults["batch_size"],
         metavar="N",
-        help=f"images per training step (default: {defaults['batch_size']})",
+        help=f"images per batch, and per training step unless summed with "
+        f"--gradient-accumulation-steps (default: {defaults['batch_size']})",
     )
     train.add_argument(
         "--gradient-accumulation-steps",

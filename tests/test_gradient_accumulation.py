@@ -84,6 +84,22 @@ def test_accumulated_batches_train_as_one_large_batch(data, params):
     assert large.history_[-1, "train_loss"] < 0.9 * large.history_[0, "train_loss"]
 
 
+def test_a_group_of_unequal_batches_steps_on_their_images_mean(data):
+    """184 = 2 x 64 + 56: the last group holds batches of 16, 16, 16 and 8 images,
+    which must weigh by their images, as in the batch of 56; sample weights too."""
+    X, y = data[0][:184], data[1][:184]
+    weights = np.random.default_rng(0).uniform(0.2, 2.0, len(y))
+    for fit_params in ({}, {"sample_weight": weights}):
+        large, accumulated = (
+            ImageClassifier(
+                Tiny, batch_size=b, gradient_accumulation_steps=k, optimizer="sgd", lr=0.1,
+                max_epochs=3, random_state=0,
+            ).fit(X, y, **fit_params)
+            for b, k in ((64, 1), (16, 4))
+        )  # fmt: skip
+        np.testing.assert_allclose(accumulated.predict_proba(X), large.predict_proba(X), atol=1e-5)
+
+
 def test_unscaled_losses_would_not_match(data):
     """The comparison above can fail: batches of 32 stepping one by one (no
     accumulation) train another model than batches of 64."""
@@ -121,6 +137,13 @@ def test_partial_fit_steps_once_per_group(data):
     clf.partial_fit(X, y, classes=np.arange(10))
     clf.partial_fit(X, y)
     assert counter.steps_ == 2 * 4 and counter.batches_ == 2 * 13
+    # Groups do not span calls: a call of fewer batches than a group says so.
+    with pytest.warns(
+        UserWarning, match=r"holds 2 batches of batch_size=16.*Pass 64 images"
+    ) as record:
+        clf.partial_fit(X[:20], y[:20])
+    assert record[0].filename == __file__
+    assert counter.steps_ == 2 * 4 + 1
 
 
 def test_the_range_test_steps_over_groups(data):
@@ -182,3 +205,26 @@ def test_an_accelerator_accumulates_itself(data):
             gradient_accumulation_steps=2,
             accelerator=accelerate.Accelerator(cpu=True),
         ).fit(X, y)
+
+
+def test_the_accelerator_s_own_accumulation_steps_once_per_group(data):
+    """Accelerator(gradient_accumulation_steps=4), the route for accelerate: clipping,
+    the weight average and one-cycle act where it synchronises the gradients."""
+    accelerate = pytest.importorskip("accelerate")
+    X, y = data
+    counter = CountSteps()
+    clf = ImageClassifier(
+        Tiny,
+        batch_size=16,
+        max_epochs=2,
+        ema_decay=0.9,
+        gradient_clip=0.05,
+        lr_schedule="onecycle",
+        callbacks=[counter],
+        accelerator=accelerate.Accelerator(cpu=True, gradient_accumulation_steps=4),
+        random_state=0,
+    ).fit(X, y)
+    assert counter.batches_ == 13 * 2 and counter.steps_ == 4 * 2
+    assert weight_average(clf.net_).updates_ == 4 * 2
+    schedule = dict(clf.net_.callbacks_)["lr_scheduler"].lr_scheduler_
+    assert schedule.total_steps == schedule.last_epoch == 4 * 2
