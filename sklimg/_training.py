@@ -817,12 +817,14 @@ def _scheduler(plan: TrainingPlan) -> LRScheduler | None:
             last_epoch=plan.first_epoch - 1,
         )
     if plan.lr_schedule == "onecycle":
-        # Optimizer steps: an epoch's batches in groups of the accumulation's size
-        # (sklimg's or the accelerator's; either steps after an epoch's last batch).
-        accumulation = plan.gradient_accumulation_steps
+        # Optimizer steps: an epoch's batches (each process's share of them, which
+        # accelerate evens out) in groups of the accumulation's size (sklimg's or the
+        # accelerator's; either steps after an epoch's last batch).
+        batches, accumulation = plan.steps_per_epoch, plan.gradient_accumulation_steps
         if plan.accelerator is not None:
+            batches = -(-batches // plan.accelerator.num_processes)
             accumulation = plan.accelerator.gradient_accumulation_steps
-        steps = -(-plan.steps_per_epoch // accumulation)
+        steps = -(-batches // accumulation)
         return StepScheduler(
             policy=_one_cycle,
             peak_lr=plan.lr,

@@ -141,6 +141,9 @@ weights = torch.cat([p.detach().flatten() for p in clf.net_.module_.parameters()
 # A warm start wraps the network again: the processes stay in step.
 clf.set_params(warm_start=True, max_epochs=2).fit(X[:1000], y[:1000])
 warm = torch.cat([p.detach().flatten() for p in clf.net_.module_.parameters()])
+# One-cycle counts each process's steps: its schedule runs to its end.
+onecycle = ImageClassifier(**PARAMS, lr_schedule="onecycle", accelerator=accelerator)
+schedule = dict(onecycle.fit(X[:1000], y[:1000]).net_.callbacks_)["lr_scheduler"].lr_scheduler_
 try:
     ImageClassifier(**PARAMS, finetune="gradual", accelerator=accelerator).fit(X[:50], y[:50])
     gradual = None
@@ -157,6 +160,7 @@ result = {
     "pred": zlib.crc32(pred.tobytes()),
     "accuracy": float((pred == y[1000:1400]).mean()),
     "gradual": gradual,
+    "onecycle_steps": [schedule.last_epoch, schedule.total_steps],
 }
 # One file per process: their stdout streams interleave.
 with open(f"rank{accelerator.process_index}.json", "w") as out:
@@ -193,3 +197,5 @@ def test_data_parallel_training_on_two_cpu_processes(tmp_path):
     assert first["pred"] == second["pred"]
     assert first["accuracy"] >= 0.8
     assert "cannot run on 2 processes" in first["gradual"]
+    epochs = params["max_epochs"]
+    assert first["onecycle_steps"] == second["onecycle_steps"] == [16 * epochs, 16 * epochs]
