@@ -79,8 +79,9 @@ def save(model, path: str | os.PathLike, *, metadata: dict | None = None) -> Pat
         If the model is not an :class:`~sklimg.ImageClassifier` (a pipeline, another
         estimator, a subclass) or cannot be expressed without pickle: a scikit-learn
         head, a classical or user-defined backbone, a parameter that is an object (an
-        optimizer class, an Augment instance, a torch module), or labels that are not
-        numbers or strings. Use ``joblib.dump`` for those.
+        optimizer class, a torch module, callbacks; an ``Augment`` instance is stored
+        by its parameters), or labels that are not numbers or strings. Use
+        ``joblib.dump`` for those.
     TypeError
         If ``path`` is not a str or path-like.
     IsADirectoryError, FileNotFoundError, NotADirectoryError
@@ -448,6 +449,10 @@ def _encode(value):
         return value
     if isinstance(value, PurePath):
         return {_TAG: "path", "value": str(value)}
+    from sklimg.preprocessing import Augment
+
+    if type(value) is Augment:  # its parameters are plain values (a subclass may not be)
+        return {_TAG: "augment", "params": _encode(value.get_params())}
     if isinstance(value, (list, tuple)):
         return [_encode(v) for v in value]
     if isinstance(value, dict):
@@ -478,6 +483,14 @@ def _decode(value):
         return Path(value["value"])
     if kind == "dict" and set(value) == {_TAG, "items"}:
         return {key: _decode(v) for key, v in value["items"]}
+    if kind == "augment" and set(value) == {_TAG, "params"} and isinstance(value["params"], dict):
+        from sklimg.preprocessing import Augment
+
+        # Its sequence parameters (crop_scale) are tuples, which JSON made lists.
+        params = {k: tuple(v) if isinstance(v, list) else v for k, v in value["params"].items()}
+        augment = Augment(**params)
+        augment._validate_params()  # a hand-written file could hold anything
+        return augment
     raise ValueError(f"unknown encoded value {value!r}")
 
 

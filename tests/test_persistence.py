@@ -187,10 +187,12 @@ def test_what_the_safe_format_cannot_hold(small_digits, tmp_path):
     with pytest.raises(ValueError, match="optimizer=.*cannot store without pickle"):
         sklimg.save(as_class, tmp_path / "b.sklimg")
     # Training-only settings: the message says they can go before saving.
-    augmented = ImageClassifier(**FAST, augment=Augment("light", erasing=0.25)).fit(X, y)
-    with pytest.raises(ValueError, match=r"model.set_params\(augment=None\) before saving"):
-        sklimg.save(augmented, tmp_path / "b.sklimg")
-    sklimg.save(augmented.set_params(augment=None), tmp_path / "b.sklimg")
+    from skorch.callbacks import EpochTimer
+
+    timed = ImageClassifier(**FAST, callbacks=[EpochTimer()]).fit(X, y)
+    with pytest.raises(ValueError, match=r"model.set_params\(callbacks=None\) before saving"):
+        sklimg.save(timed, tmp_path / "b.sklimg")
+    sklimg.save(timed.set_params(callbacks=None), tmp_path / "b.sklimg")
     with pytest.raises(sklimg.exceptions.NotFittedError):
         sklimg.save(ImageClassifier(), tmp_path / "c.sklimg")
 
@@ -304,6 +306,28 @@ def test_save_takes_only_an_image_classifier(fitted, small_digits, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_augment_instance_is_stored_by_its_parameters(fitted, tmp_path):
+    clf, X = fitted
+    augment = Augment("light", hflip=0.0, crop_scale=(0.8, 1.0), erasing=0.25)
+    loaded = sklimg.load(sklimg.save(_refitted(clf, augment=augment), tmp_path / "m.sklimg"))
+    assert type(loaded.augment) is Augment
+    assert loaded.augment.get_params() == augment.get_params()
+    assert isinstance(loaded.augment.crop_scale, tuple)
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    # Its parameters are checked like any other: a file cannot smuggle in others.
+    path = tmp_path / "m.sklimg"
+    with zipfile.ZipFile(path) as archive:
+        config = json.loads(archive.read("sklimg.json"))
+        weights = archive.read("weights.safetensors")
+    config["params"]["augment"]["params"]["erasing"] = "always"
+    config["sha256"] = sklimg.persistence._digest(config, weights)
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("sklimg.json", json.dumps(config))
+        archive.writestr("weights.safetensors", weights)
+    with pytest.raises(ModelFileError, match="erasing"):
+        sklimg.load(path)
+
+
 def test_parameters_scikit_learn_produces_round_trip(fitted, tmp_path):
     clf, X = fitted
     params = dict(
@@ -346,7 +370,10 @@ def test_objects_are_still_refused(fitted, tmp_path, params, name):
 
     from sklimg.preprocessing import Augment
 
-    objects = {"__torch.optim.SGD__": torch.optim.SGD, "__Augment__": Augment()}
+    class MyAugment(Augment):  # a subclass may hold anything: refused
+        pass
+
+    objects = {"__torch.optim.SGD__": torch.optim.SGD, "__Augment__": MyAugment()}
     objects["__ReLU__"] = torch.nn.ReLU()
     params = {
         k: {kk: objects.get(vv, vv) for kk, vv in v.items()}
