@@ -111,6 +111,18 @@ def _learning_rate(text: str) -> float | str:
         ) from None
 
 
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a probability above 0 and at most 1 (e.g. 0.25), got {text!r}"
+        )
+    return value
+
+
 def _fraction(text: str) -> float:
     try:
         value = float(text)
@@ -334,6 +346,16 @@ def _add_train(commands, parents: list, defaults: dict) -> None:
         help=(
             f"random augmentation of the training images, new every epoch: "
             f"{', '.join(AUGMENT_POLICIES)} (default: none)"
+        ),
+    )
+    train.add_argument(
+        "--erasing",
+        type=_probability,
+        metavar="P",
+        help=(
+            "erase a random rectangle of each training image with probability P (random "
+            "erasing, timm's --reprob; 0.25 in its recipes), after --augment's changes "
+            "(default: none)"
         ),
     )
     train.add_argument(
@@ -649,6 +671,7 @@ def _warnings_on_one_line() -> Iterator[None]:
 def _train(args: argparse.Namespace) -> int:
     from sklimg.classifier import ImageClassifier
     from sklimg.datasets import load_image_folder
+    from sklimg.preprocessing import Augment
 
     spec = _backbone_spec(args.backbone)
     classical = spec.kind == "classical"
@@ -668,6 +691,7 @@ def _train(args: argparse.Namespace) -> int:
     network_options = {
         "--mix": mix is not None,
         "--ema-decay": args.ema_decay is not None,
+        "--erasing": args.erasing is not None,
         "--gradient-accumulation-steps": args.gradient_accumulation_steps != 1,
     }
     for option, given in network_options.items():
@@ -717,7 +741,11 @@ def _train(args: argparse.Namespace) -> int:
         args.backbone,
         pretrained=args.pretrained,
         weights=args.weights,
-        augment=args.augment,
+        augment=(
+            args.augment
+            if args.erasing is None
+            else Augment(args.augment or "none", erasing=args.erasing)
+        ),
         mix=mix,
         mix_alpha=args.mix_alpha,
         ema_decay=args.ema_decay,

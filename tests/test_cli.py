@@ -213,6 +213,10 @@ def test_train_classical_backbone_with_joblib_format(data, tmp_path):
         ),
         "--gradient-accumulation-steps changes how a network trains; backbone 'pixels'",
     )  # fmt: skip
+    assert_one_line_error(
+        *run("train", data[0], "--backbone", "pixels", "--erasing", "0.25", "--out", model),
+        "--erasing changes how a network trains; backbone 'pixels' fits",
+    )
 
 
 def test_train_mixes_batches(data, tmp_path):
@@ -224,12 +228,16 @@ def test_train_mixes_batches(data, tmp_path):
     assert code == 0, err
     assert sklimg.load(model).mix is None
     options = ["--mix", "cutmix", "--mix-alpha", "0.5", "--ema-decay", "0.9"]
-    options += ["--gradient-accumulation-steps", "2"]
+    options += ["--gradient-accumulation-steps", "2", "--augment", "light", "--erasing", "0.25"]
     code, _, err = run("train", data[0], *FAST, *options, "--out", model, "-q")
     assert code == 0, err
     loaded = sklimg.load(model)
     assert (loaded.mix, loaded.mix_alpha, loaded.ema_decay) == ("cutmix", 0.5, 0.9)
     assert loaded.gradient_accumulation_steps == 2
+    assert (loaded.augment.policy, loaded.augment.erasing) == ("light", 0.25)
+    code, _, err = run("train", data[0], *FAST, "--erasing", "1", "--out", model, "-q")
+    assert code == 0, err
+    assert (sklimg.load(model).augment.policy, sklimg.load(model).augment.erasing) == ("none", 1)
     assert_one_line_error(
         *run("train", data[0], *FAST, "--mix-alpha", "0.5", "--out", model),
         "--mix-alpha 0.5 sets how much --mix mixes, and --mix is none. Add --mix mixup",
@@ -537,6 +545,8 @@ def test_bad_input_fails_with_one_line(bad, args, match):
         (["train", "d", "--mix-alpha", "0"], "--mix-alpha: expected a positive number"),
         (["train", "d", "--ema-decay", "1"], "--ema-decay: expected a fraction strictly"),
         (["train", "d", "--gradient-accumulation-steps", "0"], "got '0'"),
+        (["train", "d", "--erasing", "0"], "--erasing: expected a probability above 0"),
+        (["train", "d", "--erasing", "1.5"], "at most 1 (e.g. 0.25), got '1.5'"),
         (["train", "d", "-v", "-q"], "not allowed with argument"),
         (["predict", "m.sklimg"], "required: IMAGE_OR_DIR"),
         (["predict", "m", "x.png", "--format", "xml"], "invalid choice: 'xml'"),
