@@ -818,11 +818,13 @@ def _scheduler(plan: TrainingPlan) -> LRScheduler | None:
         )
     if plan.lr_schedule == "onecycle":
         # Optimizer steps: an epoch's batches (each process's share of them, which
-        # accelerate evens out) in groups of the accumulation's size (sklimg's or the
-        # accelerator's; either steps after an epoch's last batch).
+        # accelerate evens out, unless it splits every batch between the processes) in
+        # groups of the accumulation's size (sklimg's or the accelerator's; either
+        # steps after an epoch's last batch).
         batches, accumulation = plan.steps_per_epoch, plan.gradient_accumulation_steps
         if plan.accelerator is not None:
-            batches = -(-batches // plan.accelerator.num_processes)
+            if not plan.accelerator.split_batches:
+                batches = -(-batches // plan.accelerator.num_processes)
             accumulation = plan.accelerator.gradient_accumulation_steps
         steps = -(-batches // accumulation)
         return StepScheduler(

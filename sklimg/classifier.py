@@ -757,7 +757,9 @@ class ImageClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 "partial_fit got 1 image; a neural head trains on at least 2 per call "
                 "(BatchNorm cannot train on one). Pass a larger batch of images."
             )
-        steps, batches = self.gradient_accumulation_steps, -(-len(images) // self.batch_size)
+        # As the training loader batches: a last batch of one image is dropped.
+        n, size = len(images), self.batch_size
+        steps, batches = self.gradient_accumulation_steps, n // size + (n % size > 1)
         if batches < steps:
             warnings.warn(
                 f"gradient_accumulation_steps={steps}, but this partial_fit call holds "

@@ -33,6 +33,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
+from sklearn.base import clone
 from skorch.history import History
 
 from sklimg._network import rebuild_network
@@ -94,7 +95,9 @@ def save(model, path: str | os.PathLike, *, metadata: dict | None = None) -> Pat
     types: numpy numbers (e.g. from a grid search over arrays) come back as Python
     numbers, tuples as lists (except ``image_shape`` and ``input_size``), paths as
     :class:`pathlib.Path`; dicts keep keys that are not strings (``class_weight={0: 1.0,
-    1: 2.0}``). ``classes_`` keeps its numpy dtype.
+    1: 2.0}``). An ``Augment`` comes back as a new instance with the same parameters
+    (``crop_scale`` as a tuple), equal by ``get_params()``. ``classes_`` keeps its
+    numpy dtype.
 
     Examples
     --------
@@ -292,7 +295,7 @@ def load(path: str | os.PathLike, *, device: str = "auto"):
         raise ModelFileError(f"Model file {str(path)!r} does not exist.") from None
     try:
         config = json.loads(raw_config)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ModelFileError(f"{str(path)!r}: its {_CONFIG} is not valid JSON ({exc}).") from None
     _check_config(config, path)
     if _digest(config, weights) != config["sha256"]:
@@ -311,7 +314,15 @@ def load(path: str | os.PathLike, *, device: str = "auto"):
         model = _rebuild(config, weights, path, resolved)
     except ModelFileError:
         raise
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as exc:
+    except (
+        KeyError,
+        TypeError,
+        ValueError,
+        IndexError,
+        AttributeError,
+        OverflowError,
+        RecursionError,
+    ) as exc:
         # A file with a valid digest but a configuration this sklimg cannot use (written
         # by hand or by another tool).
         raise ModelFileError(
@@ -319,7 +330,7 @@ def load(path: str | os.PathLike, *, device: str = "auto"):
             f"rebuild ({type(exc).__name__}: {exc})."
         ) from None
     if device != "auto":
-        model.set_params(device=device)
+        model.set_params(device=str(device))  # a torch.device as its name, as saved
     return model
 
 
@@ -339,7 +350,7 @@ def _rebuild(config: dict, weights: bytes, path: Path, device: str):
     unknown = set(config["params"]) - set(model.get_params(deep=False))
     if unknown:
         raise ModelFileError(f"{str(path)!r} names unknown parameters {sorted(unknown)}.")
-    model.set_params(**_tuples({k: _decode(v) for k, v in config["params"].items()}))
+    model.set_params(**_tuples({k: _decode_param(k, v) for k, v in config["params"].items()}))
     model._validate_params()
     try:
         network = rebuild_network(config["architecture"])
@@ -483,15 +494,25 @@ def _decode(value):
         return Path(value["value"])
     if kind == "dict" and set(value) == {_TAG, "items"}:
         return {key: _decode(v) for key, v in value["items"]}
-    if kind == "augment" and set(value) == {_TAG, "params"} and isinstance(value["params"], dict):
-        from sklimg.preprocessing import Augment
-
-        # Its sequence parameters (crop_scale) are tuples, which JSON made lists.
-        params = {k: tuple(v) if isinstance(v, list) else v for k, v in value["params"].items()}
-        augment = Augment(**params)
-        augment._validate_params()  # a hand-written file could hold anything
-        return augment
     raise ValueError(f"unknown encoded value {value!r}")
+
+
+def _decode_param(name: str, value):
+    """A parameter's value: :func:`_decode`, or for ``augment`` (only) an ``Augment``."""
+    if not (name == "augment" and isinstance(value, dict) and value.get(_TAG) == "augment"):
+        return _decode(value)
+    if set(value) != {_TAG, "params"} or not isinstance(value["params"], dict):
+        raise ValueError(f"unknown encoded value {value!r}")
+    from sklimg.preprocessing import Augment
+
+    # Its sequence parameters (crop_scale) are tuples, which JSON made lists.
+    params = {k: tuple(v) if isinstance(v, list) else v for k, v in value["params"].items()}
+    augment = Augment(**params)
+    # A hand-written file could hold anything: the types, then the values (fit checks
+    # them without images; the model keeps the unfitted instance).
+    augment._validate_params()
+    clone(augment).fit()
+    return augment
 
 
 def _is_json_value(value) -> bool:

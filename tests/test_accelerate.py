@@ -199,3 +199,39 @@ def test_data_parallel_training_on_two_cpu_processes(tmp_path):
     assert "cannot run on 2 processes" in first["gradual"]
     epochs = params["max_epochs"]
     assert first["onecycle_steps"] == second["onecycle_steps"] == [16 * epochs, 16 * epochs]
+
+
+SPLIT_SCRIPT = """
+import json
+import torch
+from accelerate import Accelerator, DataLoaderConfiguration
+from sklimg import ImageClassifier
+from sklimg.datasets import load_digits_images
+
+torch.set_num_threads(1)
+X, y = load_digits_images(return_X_y=True)
+# Every batch split between the processes: each sees all of an epoch's batches.
+accelerator = Accelerator(cpu=True, dataloader_config=DataLoaderConfiguration(split_batches=True))
+clf = ImageClassifier(**PARAMS, lr_schedule="onecycle", accelerator=accelerator)
+schedule = dict(clf.fit(X[:1000], y[:1000]).net_.callbacks_)["lr_scheduler"].lr_scheduler_
+with open(f"rank{accelerator.process_index}.json", "w") as out:
+    json.dump({"batches": len(clf.history_[-1, "batches"]),
+               "steps": [schedule.last_epoch, schedule.total_steps]}, out)
+"""
+
+
+def test_one_cycle_over_batches_split_between_two_processes(tmp_path):
+    script = tmp_path / "split.py"
+    script.write_text(textwrap.dedent(SPLIT_SCRIPT).replace("**PARAMS", f"**{PARAMS!r}"))
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone",
+         "--nproc_per_node", "2", str(script)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    epochs = PARAMS["max_epochs"]
+    for rank in (0, 1):
+        record = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        # 1,000 images in batches of 32: all 32 batches an epoch on each process.
+        assert record == {"batches": 32, "steps": [32 * epochs, 32 * epochs]}

@@ -21,7 +21,7 @@ def amp_fitted(digits_split):
 
 def test_auto_trains_on_the_gpu_in_mixed_precision(amp_fitted):
     clf, X_test, y_test = amp_fitted
-    assert str(clf.net_.device).startswith("cuda")
+    assert clf.net_.amp and str(clf.net_.device).startswith("cuda")
     assert all(p.device.type == "cuda" for p in clf.net_.module_.parameters())
     assert clf.score(X_test, y_test) > 0.9  # 0.96 measured on an H100
 
@@ -37,7 +37,8 @@ def test_transform_is_the_head_input_to_bfloat16_rounding(amp_fitted):
         logits = head(torch.from_numpy(features).to(clf.net_.device)).float()
     from_features = torch.softmax(logits, dim=1).cpu().numpy()
     proba = clf.predict_proba(X_test)
-    assert np.abs(from_features - proba).max() < 0.05
+    # Close, and not equal: predict did run in bfloat16 (0.015 apart on an H100).
+    assert 1e-4 < np.abs(from_features - proba).max() < 0.05
     assert (from_features.argmax(1) == proba.argmax(1)).mean() > 0.98
 
 

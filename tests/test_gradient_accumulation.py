@@ -144,6 +144,11 @@ def test_partial_fit_steps_once_per_group(data):
         clf.partial_fit(X[:20], y[:20])
     assert record[0].filename == __file__
     assert counter.steps_ == 2 * 4 + 1
+    # Counted as the loader batches: 33 = 2 x 16 + 1, whose last image is dropped.
+    with pytest.warns(UserWarning, match="holds 2 batches"):
+        ImageClassifier(Tiny, batch_size=16, gradient_accumulation_steps=3).partial_fit(
+            X[:33], y[:33], classes=np.arange(10)
+        )
 
 
 def test_the_range_test_steps_over_groups(data):

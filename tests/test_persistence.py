@@ -250,6 +250,25 @@ def test_loaded_model_predicts_in_the_precision_it_was_saved_with(fitted, tmp_pa
     assert sklimg.load(sklimg.save(clf, tmp_path / "fp32.sklimg")).net_.amp is False
 
 
+def test_deeply_nested_configurations_are_refused_as_model_files(fitted, tmp_path):
+    clf, _ = fitted
+    path = sklimg.save(clf, tmp_path / "m.sklimg")
+    with zipfile.ZipFile(path) as archive:
+        config = json.loads(archive.read("sklimg.json"))
+        weights = archive.read("weights.safetensors")
+    nested: list = []
+    for _ in range(700):  # deeper than _decode recurses, shallower than json's limit
+        nested = [nested]
+    config["params"]["backbone_kwargs"] = {"deep": nested}
+    config["sha256"] = sklimg.persistence._digest(config, weights)
+    for raw in ("[" * 100_000 + "]" * 100_000, json.dumps(config)):
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("sklimg.json", raw)
+            archive.writestr("weights.safetensors", weights)
+        with pytest.raises(ModelFileError):
+            sklimg.load(path)
+
+
 def test_the_load_device_is_where_training_goes_on(fitted, small_digits, tmp_path):
     """A model saved with device='cuda' and loaded with device='cpu' keeps training on
     the CPU, instead of failing on (or moving to) the device it was saved with."""
@@ -260,6 +279,12 @@ def test_the_load_device_is_where_training_goes_on(fitted, small_digits, tmp_pat
     names = np.array([f"digit-{d}" for d in range(10)])
     path = sklimg.save(_refitted(clf, device="cuda"), tmp_path / "m.sklimg")
     assert sklimg.load(path, device="cpu").get_params()["device"] == "cpu"
+    import torch
+
+    # A torch.device too, kept as its name: the model saves again.
+    as_device = sklimg.load(path, device=torch.device("cpu"))
+    assert as_device.device == "cpu"
+    sklimg.save(as_device, tmp_path / "again.sklimg")
     loaded = sklimg.load(path, device="cpu").partial_fit(X, names[y])
     assert str(loaded.net_.device) == "cpu"
     assert all(p.device.type == "cpu" for p in loaded.net_.module_.parameters())
@@ -314,18 +339,32 @@ def test_an_augment_instance_is_stored_by_its_parameters(fitted, tmp_path):
     assert loaded.augment.get_params() == augment.get_params()
     assert isinstance(loaded.augment.crop_scale, tuple)
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
-    # Its parameters are checked like any other: a file cannot smuggle in others.
     path = tmp_path / "m.sklimg"
     with zipfile.ZipFile(path) as archive:
         config = json.loads(archive.read("sklimg.json"))
         weights = archive.read("weights.safetensors")
-    config["params"]["augment"]["params"]["erasing"] = "always"
-    config["sha256"] = sklimg.persistence._digest(config, weights)
-    with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("sklimg.json", json.dumps(config))
-        archive.writestr("weights.safetensors", weights)
-    with pytest.raises(ModelFileError, match="erasing"):
-        sklimg.load(path)
+    tag = config["params"]["augment"]
+
+    def edited(change):
+        """The file, with ``change`` made to a copy of its configuration."""
+        changed = json.loads(json.dumps(config))
+        change(changed["params"])
+        changed["sha256"] = sklimg.persistence._digest(changed, weights)
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("sklimg.json", json.dumps(changed))
+            archive.writestr("weights.safetensors", weights)
+        return path
+
+    # Its parameters are checked like any other's (types and values), and only
+    # augment may hold one: a file cannot build one elsewhere.
+    changes = {
+        "erasing": lambda p: p["augment"]["params"].update(erasing="always"),
+        "crop_scale": lambda p: p["augment"]["params"].update(crop_scale=[5, 7]),
+        "unknown encoded value": lambda p: p.update(backbone_kwargs={"k": tag}),
+    }
+    for message, change in changes.items():
+        with pytest.raises(ModelFileError, match=message):
+            sklimg.load(edited(change))
 
 
 def test_parameters_scikit_learn_produces_round_trip(fitted, tmp_path):
