@@ -168,23 +168,29 @@ with open(f"rank{accelerator.process_index}.json", "w") as out:
 """
 
 
-def test_data_parallel_training_on_two_cpu_processes(tmp_path):
-    """torchrun starts two processes (gloo on the CPU, as NCCL would on GPUs): each
-    trains on half of every epoch's batches, their weights stay identical, and each
-    gets every prediction."""
-    script = tmp_path / "train.py"
-    # Each process takes half the steps of one process alone: twice the epochs.
-    params = {**PARAMS, "max_epochs": 2 * PARAMS["max_epochs"]}
-    script.write_text(textwrap.dedent(SCRIPT).replace("**PARAMS", f"**{params!r}"))
+def _on_two_processes(script: str, params: dict, folder) -> list[dict]:
+    """Run ``script`` (with ``**PARAMS`` standing for ``params``) in two processes
+    started by torchrun; what each wrote to ``rank<N>.json``."""
+    path = folder / "script.py"
+    path.write_text(textwrap.dedent(script).replace("**PARAMS", f"**{params!r}"))
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone",
-         "--nproc_per_node", "2", str(script)],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+         "--nproc_per_node", "2", str(path)],
+        capture_output=True, text=True, timeout=300, cwd=folder,
         # CPU processes even beside a GPU: accelerate would put rank 1 on a second GPU.
         env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    ranks = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in (0, 1)]
+    return [json.loads((folder / f"rank{rank}.json").read_text()) for rank in (0, 1)]
+
+
+def test_data_parallel_training_on_two_cpu_processes(tmp_path):
+    """torchrun starts two processes (gloo on the CPU, as NCCL would on GPUs): each
+    trains on half of every epoch's batches, their weights stay identical, and each
+    gets every prediction."""
+    # Each process takes half the steps of one process alone: twice the epochs.
+    params = {**PARAMS, "max_epochs": 2 * PARAMS["max_epochs"]}
+    ranks = _on_two_processes(SCRIPT, params, tmp_path)
     assert sorted(r["rank"] for r in ranks) == [0, 1]
     first, second = ranks
     assert first["processes"] == second["processes"] == 2
@@ -221,17 +227,7 @@ with open(f"rank{accelerator.process_index}.json", "w") as out:
 
 
 def test_one_cycle_over_batches_split_between_two_processes(tmp_path):
-    script = tmp_path / "split.py"
-    script.write_text(textwrap.dedent(SPLIT_SCRIPT).replace("**PARAMS", f"**{PARAMS!r}"))
-    result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone",
-         "--nproc_per_node", "2", str(script)],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
-        env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
     epochs = PARAMS["max_epochs"]
-    for rank in (0, 1):
-        record = json.loads((tmp_path / f"rank{rank}.json").read_text())
+    for record in _on_two_processes(SPLIT_SCRIPT, PARAMS, tmp_path):
         # 1,000 images in batches of 32: all 32 batches an epoch on each process.
         assert record == {"batches": 32, "steps": [32 * epochs, 32 * epochs]}
