@@ -32,6 +32,7 @@ __all__ = [
     "WeightedTargets",
     "image_data_loader",
     "images_to_tensor",
+    "n_batches",
 ]
 
 
@@ -191,6 +192,15 @@ def _base_and_indices(dataset) -> tuple[Dataset, torch.Tensor | None]:
     return dataset, indices
 
 
+def n_batches(n: int, batch_size: int, *, drop_singleton: bool = False) -> int:
+    """Batches of ``n`` images: with ``drop_singleton``, without a last batch of one
+    image (as :class:`ImageBatchLoader` trains, since BatchNorm cannot train on one)."""
+    count = -(-n // batch_size)
+    if drop_singleton and n > 1 and n % batch_size == 1:
+        count -= 1
+    return count
+
+
 class ImageBatchLoader:
     """Mini-batches of an image dataset: tensor slicing in memory, workers for files.
 
@@ -232,11 +242,7 @@ class ImageBatchLoader:
         self._base, self._indices = _base_and_indices(dataset)
 
     def __len__(self) -> int:
-        n = len(self.dataset)
-        n_batches = -(-n // self.batch_size)
-        if self.drop_singleton and n > 1 and n % self.batch_size == 1:
-            n_batches -= 1
-        return n_batches
+        return n_batches(len(self.dataset), self.batch_size, drop_singleton=self.drop_singleton)
 
     def _order(self) -> torch.Tensor | None:
         order = torch.randperm(len(self.dataset)) if self.shuffle else None

@@ -32,6 +32,7 @@ from sklimg._torch_data import (
     ImageTensorDataset,
     LazyImageDataset,
     images_to_tensor,
+    n_batches,
 )
 from sklimg._training import (
     OPTIMIZERS,
@@ -626,9 +627,7 @@ class ImageClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 validation_fraction=validation_fraction,
                 seed=seed,
                 class_weights=self._class_weights(classes, y),
-                steps_per_epoch=max(
-                    1, n_train // self.batch_size + (n_train % self.batch_size > 1)
-                ),
+                steps_per_epoch=n_batches(n_train, self.batch_size, drop_singleton=True),
                 first_epoch=len(checkpoint["history"]) if checkpoint else 0,
             )
             done = len(history or ())
@@ -676,8 +675,9 @@ class ImageClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         one epoch over ``X`` and adds a row to ``history_``, with the optimizer's state
         kept between calls (with ``gradient_accumulation_steps``, groups of batches
         do not span calls: each call steps after its last batch, and warns when it
-        holds fewer batches than a group). The learning rate stays at ``lr`` (a schedule needs the
-        number of calls, which only you know; call ``fit`` for one), and all of ``X``
+        holds fewer batches than a group). The learning rate stays at ``lr`` (a
+        schedule needs the number of calls, which only you know; call ``fit`` for
+        one), and all of ``X``
         trains: ``validation_fraction``, ``early_stopping`` and the recomputation of
         BatchNorm statistics apply to ``fit`` only. Training parameters changed with
         ``set_params`` between calls apply from the next call, with a new optimizer
@@ -757,9 +757,8 @@ class ImageClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 "partial_fit got 1 image; a neural head trains on at least 2 per call "
                 "(BatchNorm cannot train on one). Pass a larger batch of images."
             )
-        # As the training loader batches: a last batch of one image is dropped.
-        n, size = len(images), self.batch_size
-        steps, batches = self.gradient_accumulation_steps, n // size + (n % size > 1)
+        steps = self.gradient_accumulation_steps
+        batches = n_batches(len(images), self.batch_size, drop_singleton=True)
         if batches < steps:
             warnings.warn(
                 f"gradient_accumulation_steps={steps}, but this partial_fit call holds "
@@ -1513,9 +1512,8 @@ class ImageClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         a pipeline passes on at fit) are dropped, as at prediction. With ``tta``, each
         image's features are averaged over its views. With ``amp=True`` they are
         computed in float32, where prediction runs in bfloat16: they match the head's
-        input to bfloat16 rounding. ``set_output(transform=
-        "pandas")`` gives a DataFrame with the columns of
-        :meth:`get_feature_names_out`.
+        input to bfloat16 rounding. ``set_output(transform="pandas")`` gives a
+        DataFrame with the columns of :meth:`get_feature_names_out`.
 
         Parameters
         ----------

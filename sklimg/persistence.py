@@ -383,6 +383,7 @@ def _rebuild(config: dict, weights: bytes, path: Path, device: str):
         ema_decay=model.ema_decay,
         mix=model.mix,
         mix_alpha=model.mix_alpha,
+        gradient_accumulation_steps=model.gradient_accumulation_steps,
         expected_shape=(channels, height, width),
         amp=model.amp,  # mixed-precision prediction, as before saving (CUDA only)
     )
