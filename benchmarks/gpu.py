@@ -34,9 +34,9 @@ from sklimg._torch_data import (
     ImageBatchLoader,
     ImageTensorDataset,
     LazyImageDataset,
+    default_num_workers,
     images_to_tensor,
 )
-from sklimg.features._deep import default_num_workers
 from sklimg.utils.validation import as_images
 
 args = parse_args(__doc__)

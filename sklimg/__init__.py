@@ -1,5 +1,6 @@
 """sklimg: scikit-learn compatible image classification."""
 
+from sklimg._version import __version__
 from sklimg.classifier import ImageClassifier
 from sklimg.lr_finder import find_lr
 from sklimg.persistence import load, save
@@ -9,8 +10,6 @@ from sklimg.plotting import (
     plot_lr_finder,
     plot_most_confused,
 )
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ImageClassifier",

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import uuid
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import joblib
 import numpy as np
 from torch import nn
 
+from sklimg._files import atomic_write
 from sklimg._lazy import LazyImages
 
 __all__ = [
@@ -140,9 +140,8 @@ class FeatureCache:
 
     def _write(self, keys: list[str], features: np.ndarray) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=self.folder, suffix=".tmp", delete=False) as f:
+        with atomic_write(self.folder / f"{uuid.uuid4().hex}.npz") as tmp, open(tmp, "wb") as f:
             np.savez(f, keys=np.array(keys), features=features)
-        os.replace(f.name, self.folder / f"{uuid.uuid4().hex}.npz")
 
 
 def cached_transform(transformer, images, memory) -> np.ndarray:

@@ -14,11 +14,11 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from sklimg._pixels import SUPPORTED_CHANNELS, mismatch_fix, unit_float
 from sklimg.exceptions import ImageInputError
 from sklimg.io import decoded_shape, read_image
-from sklimg.utils.validation import SUPPORTED_CHANNELS, mismatch_fix
 
-__all__ = ["LazyImages", "image_to_float", "is_path_sequence", "sample_images"]
+__all__ = ["LazyImages", "is_path_sequence", "sample_images"]
 
 # Images decoded from files (or lazy views) to learn their shape and pixel statistics.
 LAZY_SAMPLE = 256
@@ -91,6 +91,13 @@ class LazyImages:
     def are_paths(self) -> bool:
         """Whether the source is image files."""
         return len(self.source) > 0 and isinstance(self.source[0], str)
+
+    @property
+    def file_shapes(self) -> np.ndarray | None:
+        """``(n, 3)`` shapes ``(height, width, channels)`` the files decode to, read from
+        their headers by :meth:`check_files`; None before that, or for images in
+        memory."""
+        return self._file_shapes
 
     @property
     def random(self) -> bool:
@@ -231,13 +238,6 @@ class LazyImages:
         return image
 
 
-def image_to_float(image: np.ndarray) -> np.ndarray:
-    """One decoded image as float32, uint8 scaled to [0, 1], so batches share a dtype."""
-    if image.dtype == np.uint8:
-        return image.astype(np.float32) / np.float32(255)
-    return image.astype(np.float32, copy=False)
-
-
 def evenly_spaced(n: int, k: int) -> np.ndarray:
     """Up to ``k`` evenly spaced positions among ``n`` images, first and last included."""
     return np.unique(np.linspace(0, n - 1, min(k, n)).astype(int))
@@ -264,7 +264,7 @@ def sample_images(images, n: int = LAZY_SAMPLE) -> np.ndarray:
                 f"{i} is {image.shape} (height, width, channels). "
                 f"{mismatch_fix(decoded[0].shape, image.shape)}"
             )
-        decoded.append(image_to_float(image))
+        decoded.append(unit_float(image))
     sample = np.stack(decoded)
     if sample.shape[-1] not in SUPPORTED_CHANNELS:
         raise ImageInputError(

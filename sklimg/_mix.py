@@ -22,6 +22,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from sklimg._pixels import unit_float
+
 __all__ = ["MIX_ALPHAS", "MIX_POLICIES", "MixedTargets", "mix_batch"]
 
 #: Accepted by ``ImageClassifier(mix=...)``, besides ``None``.
@@ -98,7 +100,7 @@ def mix_batch(
     rng = np.random.default_rng(int(torch.randint(2**62, ())))
     lam = float(rng.beta(alpha, alpha))
     if policy == "mixup":
-        X = X.float().div(255) if X.dtype == torch.uint8 else X.float()
+        X = unit_float(X)
         X = X.lerp(X.roll(1, 0), 1.0 - lam)
     else:
         height, width = X.shape[-2:]

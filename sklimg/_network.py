@@ -10,7 +10,6 @@ into that adapter and backbone, for the classifier and for ``DeepFeatures`` alik
 from __future__ import annotations
 
 import difflib
-import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -20,7 +19,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from sklimg.backbones import BackboneSpec, resolve_weights
+from sklimg._pixels import unit_float
+from sklimg._warnings import warn
+from sklimg.backbones import BackboneSpec, get_backbone, resolve_weights
 from sklimg.exceptions import ImageInputError
 
 __all__ = [
@@ -70,7 +71,7 @@ class InputAdapter(nn.Module):
     channels_last = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.float().div_(255) if x.dtype == torch.uint8 else x.float()
+        x = unit_float(x)
         if self.resize_to is not None and tuple(x.shape[-2:]) != self.resize_to:
             x = F.interpolate(
                 x, size=self.resize_to, mode="bilinear", antialias=True, align_corners=False
@@ -275,8 +276,6 @@ def rebuild_network(architecture: dict) -> ImageNetwork:
     -------
     network : ImageNetwork
     """
-    from sklimg.backbones import get_backbone
-
     spec = get_backbone(architecture["backbone"])
     chans = architecture["in_chans"]
     backbone = spec.build(
@@ -467,11 +466,9 @@ def _warn_if_not_unit_range(images: np.ndarray, name: str) -> None:
         return
     lo, hi = float(images.min()), float(images.max())
     if lo < -1e-3 or hi > 1 + 1e-3:
-        warnings.warn(
+        warn(
             f"Pretrained {name!r} expects pixel values in [0, 1] (or uint8 0-255) but X "
-            f"ranges over [{lo:.3g}, {hi:.3g}]; scale the images first, e.g. X / X.max().",
-            UserWarning,
-            stacklevel=5,
+            f"ranges over [{lo:.3g}, {hi:.3g}]; scale the images first, e.g. X / X.max()."
         )
 
 

@@ -1,19 +1,29 @@
 """Feeding images to torch, from memory or from files.
 
+This module is every path from images to torch: the dataset of a fit's images
+(:func:`image_dataset`), the weights per image of its loss (:func:`loss_weights`), the
+batches (:class:`ImageBatchLoader`) and the worker processes that decode them
+(:func:`default_num_workers`).
+
 In memory: the images are one ``(N, C, H, W)`` tensor and a batch is one
 ``index_select`` (skorch's default path calls ``Dataset.__getitem__`` per image and
-collates, 30-45x slower to iterate; see ``benchmarks/data_loading.py``). ``uint8`` images
-stay ``uint8`` until they reach the device: a quarter of the memory and traffic.
+collates, 30-45x slower to iterate; see ``benchmarks/data_loading.py``).
 
 Lazy (:class:`~sklimg.preprocessing.LazyImages`: files, or images with random
 augmentation): a torch ``DataLoader`` decodes and transforms each batch in worker
 processes, so memory does not grow with the number of images. Random operations are
 seeded per image from a seed drawn once per epoch, so an epoch's augmentations depend
 on the classifier's ``random_state`` only, not on the number of workers.
+
+Either way, ``uint8`` images stay ``uint8`` until they reach the device (a quarter of
+the memory and traffic of float32), where the network's input adapter scales them
+(:func:`sklimg._pixels.unit_float`); a lazy batch mixing ``uint8`` and float images
+(8-bit and 16-bit files) is made float in [0, 1] as a whole.
 """
 
 from __future__ import annotations
 
+import os
 from typing import NamedTuple
 
 import numpy as np
@@ -21,17 +31,20 @@ import torch
 from skorch.dataset import Dataset as SkorchDataset
 from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
-from sklimg._lazy import LazyImages, image_to_float
+from sklimg._lazy import LazyImages
+from sklimg._pixels import mismatch_fix, unit_float
 from sklimg.exceptions import ImageInputError
-from sklimg.utils.validation import mismatch_fix
 
 __all__ = [
     "ImageBatchLoader",
     "ImageTensorDataset",
     "LazyImageDataset",
     "WeightedTargets",
+    "default_num_workers",
     "image_data_loader",
+    "image_dataset",
     "images_to_tensor",
+    "loss_weights",
     "n_batches",
 ]
 
@@ -39,6 +52,47 @@ __all__ = [
 def images_to_tensor(images: np.ndarray) -> torch.Tensor:
     """``(N, H, W, C)`` array (uint8 or float32) to a contiguous ``(N, C, H, W)`` tensor."""
     return torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
+
+
+def image_dataset(images, y: torch.Tensor | None = None, weight: torch.Tensor | None = None):
+    """The torch dataset of validated images: in memory as one tensor, lazy ones per
+    item.
+
+    Parameters
+    ----------
+    images : ndarray of shape (n, H, W, C) or LazyImages
+    y : torch.Tensor of shape (n,) or None
+        Labels encoded as class indices.
+    weight : torch.Tensor of shape (n,) or None
+        Weights per image, see :func:`loss_weights`.
+
+    Returns
+    -------
+    dataset : ImageTensorDataset or LazyImageDataset
+    """
+    if isinstance(images, LazyImages):
+        return LazyImageDataset(images, y, weight)
+    return ImageTensorDataset(images_to_tensor(images), y, weight)
+
+
+def loss_weights(sample_weight: np.ndarray | None) -> torch.Tensor | None:
+    """Weights per image for a neural head's loss: scaled to a mean of 1, so only their
+    ratios matter (equal weights are the unweighted loss)."""
+    if sample_weight is None:
+        return None
+    scaled = sample_weight / sample_weight.max()  # no overflow in the mean of huge weights
+    return torch.from_numpy((scaled / scaled.mean()).astype(np.float32))
+
+
+def default_num_workers(images, num_workers: int | None) -> int:
+    """Worker processes that decode and augment ``images``: ``num_workers`` when given,
+    else ``min(4, cpu_count // 2)`` (at least 1) for lazy images, none in memory, which
+    are batched by slicing."""
+    if not isinstance(images, LazyImages):
+        return 0
+    if num_workers is not None:
+        return num_workers
+    return max(1, min(4, (os.cpu_count() or 2) // 2))
 
 
 class WeightedTargets(NamedTuple):
@@ -148,7 +202,7 @@ class LazyImageDataset(SkorchDataset):
         if image.ndim == 2:
             image = image[..., None]
         # A copy: decoded images can be read-only views, which torch does not accept.
-        tensor = torch.from_numpy(np.array(image_to_float(image).transpose(2, 0, 1)))
+        tensor = torch.from_numpy(np.array(image.transpose(2, 0, 1)))
         return tensor, _targets(self.y, self.weight, i), i
 
 
@@ -165,7 +219,10 @@ def _collate(items):
                 f"{tuple(first)} but image {i} is {tuple(tensor.shape)}. "
                 f"{mismatch_fix(*hwc)}"
             )
-    X = torch.stack([tensor for tensor, _, _ in items])
+    tensors = [tensor for tensor, _, _ in items]
+    if len({tensor.dtype for tensor in tensors}) > 1:
+        tensors = [unit_float(tensor) for tensor in tensors]
+    X = torch.stack(tensors)
     labels = [label for _, label, _ in items]
     if labels[0] is None:
         return X, None

@@ -1,113 +1,54 @@
-"""ImageClassifier: a scikit-learn classifier over a deep image backbone, trained by skorch."""
+"""ImageClassifier: a scikit-learn classifier over a deep image backbone, trained by skorch.
+
+The estimator holds its parameters, their documentation, and the dispatch: each fit is
+prepared once (:mod:`sklimg._fit.run`) and handed to its route, the neural head
+(:mod:`sklimg._fit.neural`) or the scikit-learn head (:mod:`sklimg._fit.head`), which
+returns what it fitted; :meth:`ImageClassifier._set_fitted` is the one place that sets
+the fitted attributes.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-import math
-import os
-import warnings
+from collections.abc import Callable
 from numbers import Integral, Real
-from pathlib import Path
-from typing import Any, NamedTuple
 
-import joblib
 import numpy as np
 import torch
-from sklearn import get_config
-from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone, is_classifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
-from sklearn.utils.class_weight import compute_class_weight
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted, has_fit_parameter
-from skorch.history import History
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from sklimg._cache import cached_transform, resolve_memory
+from sklimg._fit import checks, head, neural
+from sklimg._fit.run import prepare, route_of
+from sklimg._fit.state import FITTED_ATTRIBUTES, Fitted
 from sklimg._lazy import LazyImages, sample_images
 from sklimg._mix import MIX_POLICIES
-from sklimg._network import HeadOnly, build_backbone
-from sklimg._torch_data import (
-    ImageTensorDataset,
-    LazyImageDataset,
-    images_to_tensor,
-    n_batches,
-)
-from sklimg._training import (
-    OPTIMIZERS,
-    TrainingPlan,
-    bare_module,
-    build_net,
-    check_callbacks,
-    load_checkpoint,
-    net_device,
-    takes_keyword,
-    weight_average,
-)
-from sklimg._tta import TTA_POLICIES, check_tta
+from sklimg._training.net import bare_module
+from sklimg._training.plan import OPTIMIZERS
+from sklimg._tta import TTA_POLICIES
+from sklimg._version import versions
+from sklimg._warnings import warn
 from sklimg.backbones import BackboneSpec, resolve_backbone
-from sklimg.exceptions import (
-    ImageInputError,
-    TrainingDivergedError,
-    TrainingInterruptedWarning,
-    VersionMismatchWarning,
-)
-from sklimg.features._deep import DeepFeatures, default_num_workers, extract_features
+from sklimg.exceptions import VersionMismatchWarning
 from sklimg.preprocessing._augment import AUGMENT_POLICIES, Augment
 from sklimg.utils._sklearn_compat import HasMethods, Interval, StrOptions, _fit_context
-from sklimg.utils._torch_utils import resolve_device, seed_from_random_state, seeded
-from sklimg.utils.validation import (
-    as_images,
-    check_image_shape_param,
-    check_labels,
-    check_same_range,
-    check_same_shape,
-    check_sample_weight,
-    pixel_range,
-)
+from sklimg.utils.validation import as_images, check_same_range, check_same_shape
 
-__all__ = ["ImageClassifier"]
+__all__ = ["ImageClassifier", "fitted_classifier"]
 
 
-class _Network(NamedTuple):
-    """The network a fit trains, and what follows from how it was made."""
-
-    network: nn.Module
-    input_size: tuple[int, int]
-    uses_weights: bool  # pretrained or given weights (a lower backbone rate by default)
-    finetune: str  # resolved: "full", "head" or "gradual"
-    history: Any  # the fitted network's history_, None for a new one
-
-
-# What a partial_fit checkpoint's tag starts with: fit refuses to resume it.
-_PARTIAL_FIT_TAG = "partial_fit:"
-
-# What defines the network: a warm start refuses changes to these.
-_NETWORK_PARAMS = (
-    "backbone", "pretrained", "weights", "backbone_kwargs", "image_shape", "head",
-    "finetune", "input_size",
-)  # fmt: skip
-
-
-# Parameters added after checkpoints were first written, with their defaults: left out
-# of a checkpoint's digest while at their default, so that older checkpoints still resume.
-_PARAMS_SINCE_CHECKPOINTS = {
-    "ema_decay": None,
-    "mix": None,
-    "mix_alpha": None,
-    "gradient_accumulation_steps": 1,
-}
-
-
-# Training parameters a partial_fit net is built with: changing one (set_params) between
-# calls builds a new net around the network (a new optimizer), as a warm start does.
-_INCREMENTAL_PARAMS = (
-    "lr", "optimizer", "weight_decay", "batch_size", "label_smoothing", "ema_decay", "mix",
-    "mix_alpha", "gradient_accumulation_steps", "gradient_clip", "class_weight",
-    "backbone_lr_scale", "freeze_epochs", "device", "amp", "compile", "accelerator",
-    "checkpoint_dir", "callbacks", "verbose",
-)  # fmt: skip
+def _route(clf) -> str | None:
+    """The route of a classifier (fitted or not), or None for a backbone ``fit``
+    will refuse."""
+    if hasattr(clf, "head_"):
+        return "head"
+    if hasattr(clf, "net_"):
+        return "neural"
+    try:
+        return route_of(clf.head, resolve_backbone(clf.backbone))
+    except (ValueError, TypeError):  # fit reports an unusable backbone
+        return None
 
 
 def _head_has(method: str):
@@ -116,23 +57,13 @@ def _head_has(method: str):
     offers its final step's methods)."""
 
     def check(clf) -> bool:
-        if hasattr(clf, "head_"):
-            head = clf.head_
-        elif hasattr(clf, "net_"):
+        if _route(clf) != "head":
             return method == "predict_proba"
-        elif clf.head is not None:
-            head = clf.head
-        else:
-            try:
-                classical = resolve_backbone(clf.backbone).kind == "classical"
-            except (ValueError, TypeError):  # fit reports an unusable backbone
-                classical = False
-            if not classical:
-                return method == "predict_proba"
-            head = default_head()
-        if not hasattr(head, method):
+        estimator = getattr(clf, "head_", clf.head)
+        estimator = head.default_head() if estimator is None else estimator
+        if not hasattr(estimator, method):
             raise AttributeError(
-                f"This ImageClassifier's head {head!r} has no {method}; use a head that "
+                f"This ImageClassifier's head {estimator!r} has no {method}; use a head that "
                 f"does, e.g. LogisticRegression() or SVC(probability=True)."
             )
         return True
@@ -143,18 +74,13 @@ def _head_has(method: str):
 def _can_partial_fit(clf) -> bool:
     """An ``available_if`` check: a neural head always trains in parts; a scikit-learn
     head only when it has ``partial_fit``."""
-    head = clf.head_ if hasattr(clf, "head_") else clf.head
-    if head is None:
-        try:
-            classical = resolve_backbone(clf.backbone).kind == "classical"
-        except (ValueError, TypeError):  # fit reports an unusable backbone
-            classical = False
-        if not classical:
-            return True
-        head = default_head()
-    if not hasattr(head, "partial_fit"):
+    if _route(clf) != "head":
+        return True
+    estimator = getattr(clf, "head_", clf.head)
+    estimator = head.default_head() if estimator is None else estimator
+    if not hasattr(estimator, "partial_fit"):
         raise AttributeError(
-            f"This ImageClassifier's head {head!r} has no partial_fit; use a head that "
+            f"This ImageClassifier's head {estimator!r} has no partial_fit; use a head that "
             f"does, e.g. SGDClassifier(loss='log_loss'), or head=None with a deep backbone."
         )
     return True
@@ -571,97 +497,14 @@ class ImageClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         ImageInputError
             For unusable images or labels, before any training starts.
         """
-        images = as_images(X, image_shape=self.image_shape)
-        y = check_labels(y, len(images))
-        sample_weight = check_sample_weight(sample_weight, len(images))
-        self._check_params()
-        device = self._device()
-        spec = resolve_backbone(self.backbone)
-        sample = sample_images(images)
-        seed = seed_from_random_state(self.random_state)
-        if self.head is not None or spec.kind == "classical":
-            self._check_tta(spec)
-            with seeded(seed, device):
-                self._fit_features(spec, images, sample, y, sample_weight, device, seed)
+        prepared = prepare(self, X, y, sample_weight)
+        if prepared.route == "head":
+            head.fit(self, prepared, keep=self._set_fitted)
             return self
-        self._warn_unused_mix_alpha()
-
         continuing = self.warm_start and hasattr(self, "net_")
         if continuing:
-            self._check_continuing(sample, "warm_start=True")
-            unseen = np.setdiff1d(np.unique(y), self.classes_)
-            if len(unseen):
-                raise ImageInputError(
-                    f"warm_start=True continues training on the classes seen at the first "
-                    f"fit ({self.classes_.tolist()}); y has new labels {unseen.tolist()}. "
-                    f"Refit with warm_start=False to learn new classes."
-                )
-            classes = self.classes_
-        else:
-            classes = np.unique(y)
-        y_encoded = np.searchsorted(classes, y)
-        validation_fraction = self._validation_fraction()
-        _check_validation_split(y_encoded, len(classes), validation_fraction)
-        train_images = self._augmented(images)
-        dataset = _dataset(train_images, torch.from_numpy(y_encoded), _loss_weights(sample_weight))
-        with seeded(seed, device):
-            # A warm start goes on training the fitted network, under the current
-            # training parameters (a new optimizer and schedule; history_ grows).
-            chosen = (
-                self._fitted_network()
-                if continuing
-                else self._new_network(spec, sample, device, len(classes))
-            )
-            network, history = chosen.network, chosen.history
-            module, dataset = self._trained_module(chosen, train_images, dataset, device)
-            checkpoint = None if continuing else self._checkpoint_to_resume(classes)
-            n_train = len(y) - (
-                math.ceil(validation_fraction * len(y)) if validation_fraction else 0
-            )
-            plan = self._training_plan(
-                classes,
-                sample,
-                train_images,
-                chosen,
-                device=device,
-                validation_fraction=validation_fraction,
-                seed=seed,
-                class_weights=self._class_weights(classes, y),
-                steps_per_epoch=n_batches(n_train, self.batch_size, drop_singleton=True),
-                first_epoch=len(checkpoint["history"]) if checkpoint else 0,
-            )
-            done = len(history or ())
-            if plan.unfreeze_after is not None and plan.unfreeze_after >= done + self.max_epochs:
-                warnings.warn(
-                    f'finetune="gradual" with freeze_epochs={self.freeze_epochs}: the '
-                    f"backbone stays frozen for this whole fit of max_epochs="
-                    f"{self.max_epochs} (epochs {done + 1} to {done + self.max_epochs} of "
-                    f"history_); it unfreezes after epoch {plan.unfreeze_after}. Set "
-                    f"max_epochs above {plan.unfreeze_after - done} or lower freeze_epochs "
-                    f'(counted from the first fit), or use finetune="head", which also '
-                    f"computes frozen features only once.",
-                    UserWarning,
-                    stacklevel=3,
-                )
-            net = build_net(module, plan)
-            # Fitted attributes are set once training has finished (or stopped with
-            # weights worth keeping), never half-way.
-            fitted = self._network_attributes(classes, spec, sample, chosen)
-            if history is not None:
-                self._continue_fitted(net, history)
-                self._train(net, dataset, y_encoded, fitted=fitted, network=network, partial=True)
-            elif checkpoint is not None:
-                self._restore(net, checkpoint)
-                remaining = self.max_epochs - len(net.history)
-                if remaining > 0:
-                    self._train(
-                        net, dataset, y_encoded, fitted=fitted, network=network, epochs=remaining
-                    )
-                else:  # every epoch ran: only what follows the last one is left
-                    dict(net.callbacks_)["precise_bn"].on_train_end(net, X=dataset, y=y_encoded)
-                    self._set_fitted(net, fitted, network)
-            else:
-                self._train(net, dataset, y_encoded, fitted=fitted, network=network)
+            self._check_continuing(prepared.sample, "warm_start=True")
+        neural.fit(self, prepared, continuing=continuing, keep=self._set_fitted)
         return self
 
     @available_if(_can_partial_fit)
@@ -719,693 +562,53 @@ class ImageClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             call's, or when what defines the network (``backbone``, ``head``, ...)
             changed since it was fitted.
         """
-        images = as_images(X, image_shape=self.image_shape)
-        y = check_labels(y, len(images), min_classes=1)
-        sample_weight = check_sample_weight(sample_weight, len(images))
-        first = not hasattr(self, "classes_")
-        classes = self._partial_fit_classes(classes, y, first)
-        self._check_params()
-        if isinstance(self.class_weight, str):  # "balanced"
-            raise ValueError(
-                "class_weight='balanced' needs every label at once, which partial_fit "
-                "does not see. Compute the weights on all the labels and pass them as a "
-                "dict: dict(zip(classes, sklearn.utils.class_weight.compute_class_weight("
-                "'balanced', classes=classes, y=y_all)))."
-            )
-        device = self._device()
-        spec = resolve_backbone(self.backbone)
-        sample = sample_images(images)
-        if not first:
-            self._check_continuing(sample, "partial_fit")
-            if hasattr(self, "pixel_range_"):
-                check_same_range(sample, self.pixel_range_, type(self).__name__)
-        # A new seed per call (the number of calls so far added to random_state's), so
-        # each call shuffles and augments afresh, and a series of calls repeats.
-        seed = seed_from_random_state(self.random_state)
-        calls = len(getattr(self, "history_", ()))
-        seed = (seed + 1_000_003 * calls) % 2**32
-        if self.head is not None or spec.kind == "classical":
-            self._check_tta(spec)
-            with seeded(seed, device):
-                self._partial_fit_features(
-                    spec, images, sample, y, classes, sample_weight, device, seed, first
-                )
-            return self
-        self._warn_unused_mix_alpha()
-        if len(images) < 2:
-            raise ImageInputError(
-                "partial_fit got 1 image; a neural head trains on at least 2 per call "
-                "(BatchNorm cannot train on one). Pass a larger batch of images."
-            )
-        steps = self.gradient_accumulation_steps
-        batches = n_batches(len(images), self.batch_size, drop_singleton=True)
-        if batches < steps:
-            warnings.warn(
-                f"gradient_accumulation_steps={steps}, but this partial_fit call holds "
-                f"{batches} batch{'es' if batches > 1 else ''} of batch_size="
-                f"{self.batch_size}: groups do not span calls, so the call steps once, on "
-                f"{len(images)} images. Pass {steps * self.batch_size} images per call "
-                f"to step on groups of {steps} batches.",
-                UserWarning,
-                stacklevel=3,  # the caller of partial_fit
-            )
-        y_encoded = np.searchsorted(classes, y)
-        train_images = self._augmented(images)
-        dataset = _dataset(train_images, torch.from_numpy(y_encoded), _loss_weights(sample_weight))
-        with seeded(seed, device):
-            net = getattr(self, "net_", None)
-            if net is not None and net.incremental == self._incremental_settings():
-                # Later calls: the same net, optimizer state included.
-                # Workers suited to this call's input (skorch reads iterator settings
-                # from the net's attributes; its set_params would re-initialise).
-                net.iterator_train__num_workers = default_num_workers(
-                    train_images, self.num_workers
-                )
-                self._train(net, dataset, y_encoded, epochs=1)
-                return self
-            # Fitted by fit, or training settings changed since the last call: the
-            # network, in a new net for single passes (a new optimizer).
-            chosen = (
-                self._fitted_network()
-                if net is not None
-                else self._new_network(spec, sample, device, len(classes))
-            )
-            network, history = chosen.network, chosen.history
-            plan = self._training_plan(
-                classes,
-                sample,
-                train_images,
-                chosen,
-                device=device,
-                validation_fraction=None,
-                seed=seed,
-                # A dict needs no y ("balanced", which does, is refused above).
-                class_weights=self._class_weights(classes, classes),
-            )
-            plan = dataclasses.replace(
-                plan,
-                lr_schedule="constant",
-                max_epochs=1,
-                early_stopping=False,
-                checkpoint_tag=_PARTIAL_FIT_TAG + plan.checkpoint_tag,
-            )
-            net = build_net(network, plan)
-            # What it was built with: set_params changing these builds a new one.
-            net.incremental = self._incremental_settings()
-            if history is not None:
-                self._continue_fitted(net, history)
-            fitted = self._network_attributes(classes, spec, sample, chosen)
-            self._train(net, dataset, y_encoded, fitted=fitted, network=network, epochs=1)
+        checks.check_partial_fit(self)
+        fitted = getattr(self, "classes_", None)
+        prepared = prepare(
+            self, X, y, sample_weight, min_classes=1, call=len(getattr(self, "history_", ()))
+        )
+        classes = checks.partial_fit_classes(classes, prepared.y, fitted)
+        if fitted is not None:
+            self._check_continuing(prepared.sample, "partial_fit")
+            check_same_range(prepared.sample, self.pixel_range_, type(self).__name__)
+        if prepared.route == "head":
+            head.partial_fit(self, prepared, classes, first=fitted is None, keep=self._set_fitted)
+        else:
+            neural.partial_fit(self, prepared, classes, keep=self._set_fitted)
         return self
 
-    def _continue_fitted(self, net, history) -> None:
-        """Make a new net go on from the fitted one (a warm start, or partial_fit after
-        fit or set_params): its history, and its weight average when both keep one."""
-        net.initialize()
-        net.history = History(list(history))
-        previous, average = weight_average(self.net_), weight_average(net)
-        if previous is not None and average is not None:
-            average.carry_over(net, previous)
-
-    def _incremental_settings(self) -> dict[str, str]:
-        """The parameters a partial_fit net is built with (as reprs). Those it ignores
-        (the schedule, the validation split, early stopping) are left out."""
-        return {name: repr(getattr(self, name)) for name in _INCREMENTAL_PARAMS}
-
-    def _fitted_network(self) -> _Network:
-        """The fitted network, to train on (warm start, partial_fit), its backbone frozen
-        as ``finetune_`` and the epochs so far say (sklimg.load rebuilds it unfrozen)."""
-        frozen = self.finetune_ == "head" or (
-            self.finetune_ == "gradual" and len(self.history_) < self.freeze_epochs
-        )
-        return _Network(
-            network=self.net_.module_.freeze_backbone(frozen),
-            input_size=self.input_size_,
-            uses_weights=self.pretrained or self.weights is not None,
-            finetune=self.finetune_,
-            history=self.history_,
-        )
-
-    def _partial_fit_classes(self, classes, y: np.ndarray, first: bool) -> np.ndarray:
-        """The classes of a partial_fit call, checked against ``y`` and earlier calls."""
-        if first and classes is None:
-            raise ValueError(
-                "classes must be passed on the first call to partial_fit: every label y "
-                "will hold over all the calls, e.g. partial_fit(X, y, classes=np.unique("
-                "y_all))."
-            )
-        if classes is not None:
-            classes = np.unique(np.asarray(classes))
-            if len(classes) < 2:
-                raise ValueError(
-                    f"classes must hold every label of the problem, at least 2; got "
-                    f"{classes.tolist()}."
-                )
-            if not first and not np.array_equal(classes, self.classes_):
-                raise ValueError(
-                    f"classes={classes.tolist()} differs from the classes of the first "
-                    f"call ({self.classes_.tolist()}); pass the same classes, or None. Call "
-                    f"fit to train on other classes."
-                )
-        else:
-            classes = self.classes_
-        unseen = np.setdiff1d(np.unique(y), classes)
-        if len(unseen):
-            raise ImageInputError(
-                f"y has labels that are not among the classes {classes.tolist()}: "
-                f"{unseen.tolist()}. Pass every label y will hold, over all the calls, as "
-                f"classes on the first call."
-            )
-        return classes
-
-    def _partial_fit_features(
-        self, spec, images, sample, y, classes, sample_weight, device, seed, first
-    ) -> None:
-        """partial_fit with a scikit-learn head: its partial_fit on the frozen features."""
-        self._check_head()
-        if first:
-            extractor = self._feature_extractor(spec, images, sample, device, seed)
-            head = clone(self.head)
-        else:
-            extractor, head = self.feature_extractor_, self.head_
-        fit_params = {}
-        if sample_weight is not None:
-            if not takes_keyword(head.partial_fit, "sample_weight"):
-                raise ValueError(
-                    f"sample_weight needs a head whose partial_fit takes sample_weight; "
-                    f"{head!r} does not. Use a head that does (e.g. SGDClassifier()), or "
-                    f"head=None for a neural head."
-                )
-            fit_params["sample_weight"] = sample_weight
-        head.partial_fit(
-            self._training_features(extractor, images), y, classes=classes, **fit_params
-        )
-        if first:
-            self._set_fitted(None, self._head_attributes(classes, spec, sample, extractor, head))
-
-    def _new_network(self, spec: BackboneSpec, sample, device: str, n_classes: int) -> _Network:
-        """A new network for ``spec`` and what follows from it, the backbone frozen where
-        ``finetune`` says."""
-        built = build_backbone(
-            spec,
-            sample,
-            pretrained=self.pretrained,
-            weights=self.weights,
-            backbone_kwargs=self.backbone_kwargs,
-            input_size=self.input_size,
-        )
-        network = built.network(n_classes)
-        finetune = self.finetune
-        if finetune == "auto":
-            finetune = "head" if built.pretrained else "full"
-        # LBFGS flattens gradients with .view(), which channels-last tensors refuse.
-        if device == "cpu" and spec.channels_last and self.optimizer is not torch.optim.LBFGS:
-            network.use_channels_last()
-        if finetune in ("head", "gradual"):
-            network.freeze_backbone()
-        if finetune == "gradual" and getattr(self.accelerator, "num_processes", 1) > 1:
-            raise ValueError(
-                f'finetune="gradual" cannot run on {self.accelerator.num_processes} '
-                f"processes: parameters unfrozen after DistributedDataParallel wraps "
-                f'the network would not be synchronised. Use finetune="full" (with '
-                f'backbone_lr_scale) or finetune="head", or train in one process.'
-            )
-        return _Network(network, built.input_size, built.pretrained, finetune, history=None)
-
-    def _training_plan(
-        self,
-        classes: np.ndarray,
-        sample: np.ndarray,
-        train_images,
-        chosen: _Network,
-        *,
-        device: str,
-        validation_fraction: float | None,
-        seed: int,
-        class_weights: np.ndarray | None,
-        steps_per_epoch: int = 1,
-        first_epoch: int = 0,
-    ) -> TrainingPlan:
-        """How the skorch net trains, from the parameters and what fit resolved."""
-        finetune, history = chosen.finetune, chosen.history
-        scale = self.backbone_lr_scale
-        if scale is None:
-            scale = 0.1 if chosen.uses_weights else 1.0
-        height, width, channels = sample.shape[1:]
-        return TrainingPlan(
-            n_classes=len(classes),
-            device=device,
-            lr=self.lr,
-            optimizer=self.optimizer,
-            weight_decay=self.weight_decay,
-            lr_schedule=self.lr_schedule,
-            max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
-            predict_batch_size=self._predict_batch_size(chosen.input_size),
-            class_weights=class_weights,
-            label_smoothing=self.label_smoothing,
-            ema_decay=self.ema_decay,
-            mix=self.mix,
-            mix_alpha=self.mix_alpha,
-            gradient_accumulation_steps=self.gradient_accumulation_steps,
-            gradient_clip=self.gradient_clip,
-            validation_fraction=validation_fraction,
-            early_stopping=self.early_stopping,
-            patience=self.patience,
-            seed=seed,
-            verbose=self.verbose,
-            num_workers=default_num_workers(train_images, self.num_workers),
-            expected_shape=(channels, height, width),
-            backbone_lr_scale=scale if finetune in ("full", "gradual") else 1.0,
-            # Counted in epochs of history_, from the first fit.
-            unfreeze_after=(
-                max(self.freeze_epochs, len(history or ())) if finetune == "gradual" else None
-            ),
-            steps_per_epoch=steps_per_epoch,
-            first_epoch=first_epoch,
-            amp=self.amp,
-            compile=self.compile,
-            accelerator=self.accelerator,
-            checkpoint_dir=None if self.checkpoint_dir is None else str(self.checkpoint_dir),
-            checkpoint_tag=self._config_digest(classes),
-            callbacks=list(self.callbacks or []),
-        )
-
-    def _trained_module(self, chosen: _Network, train_images, dataset, device: str):
-        """What the skorch net trains, and on what: the network on the images, or, with
-        a frozen backbone and no augmentation or mixing, its head on features computed
-        once (and cached with ``memory``) and reused every epoch."""
-        network = chosen.network
-        random = getattr(train_images, "random", False) or self.mix is not None
-        if chosen.finetune != "head" or random:
-            return network, dataset
-        features = extract_features(
-            network.feature_extractor(),
-            train_images,
-            batch_size=self._predict_batch_size(chosen.input_size),
-            device=device,
-            num_workers=self.num_workers,
-            memory=self.memory,
-        )
-        dataset = ImageTensorDataset(torch.from_numpy(features), dataset.y, dataset.weight)
-        return HeadOnly(network), dataset
-
-    def _network_attributes(self, classes, spec, sample, chosen: _Network) -> dict:
-        height, width, channels = sample.shape[1:]
-        return dict(
-            classes_=classes,
-            n_classes_=len(classes),
-            backbone_spec_=spec,
-            input_shape_=(int(height), int(width), int(channels)),
-            pixel_range_=pixel_range(sample),
-            input_size_=chosen.input_size,
-            finetune_=chosen.finetune,
-        )
-
-    def _config_digest(self, classes: np.ndarray) -> str:
-        """A digest of what shapes the trained model (its parameters and classes), to
-        refuse resuming another one."""
-        ignored = {
-            "max_epochs",
-            "warm_start",
-            "verbose",
-            "checkpoint_dir",
-            "num_workers",
-            "device",
-            "accelerator",
-            "callbacks",
-            "tta",
-        }
-        params = {
-            k: v
-            for k, v in self.get_params(deep=False).items()
-            if k not in ignored
-            and not (k in _PARAMS_SINCE_CHECKPOINTS and v == _PARAMS_SINCE_CHECKPOINTS[k])
-        }
-        return joblib.hash(repr((sorted(params.items()), classes.tolist())))
-
-    def _checkpoint_to_resume(self, classes: np.ndarray) -> dict | None:
-        """With warm_start and a checkpoint_dir holding a checkpoint, the run to resume."""
-        if not (self.warm_start and self.checkpoint_dir is not None):
-            return None
-        checkpoint = load_checkpoint(self.checkpoint_dir)
-        if checkpoint is not None and checkpoint["tag"].startswith(_PARTIAL_FIT_TAG):
-            raise ValueError(
-                f"The checkpoint in {str(self.checkpoint_dir)!r} was written by partial_fit, "
-                f"which trains at a constant rate, call by call: fit cannot resume it with "
-                f"its own schedule. Continue with partial_fit, or use another checkpoint_dir."
-            )
-        if checkpoint is not None and checkpoint["tag"] != self._config_digest(classes):
-            raise ValueError(
-                f"The checkpoint in {str(self.checkpoint_dir)!r} was written by a classifier "
-                f"with other parameters or classes; resume with the same parameters (only "
-                f"max_epochs, verbose, device, num_workers and callbacks may change) and "
-                f"labels, or use another checkpoint_dir."
-            )
-        return checkpoint
-
-    def _restore(self, net, checkpoint: dict) -> None:
-        net.initialize()
-        net.module_.load_state_dict(checkpoint["module"])
-        net.optimizer_.load_state_dict(checkpoint["optimizer"])
-        net.history = History(checkpoint["history"])
-        average = weight_average(net)
-        if average is not None:
-            average.restore(net, checkpoint["average"])
-
-    def _predict_batch_size(self, input_size) -> int:
-        # Large batches predict faster; bounded to 2**20 input pixels per batch.
-        return max(self.batch_size, min(1024, 2**20 // math.prod(input_size)))
-
-    def _fit_features(self, spec, images, sample, y, sample_weight, device, seed) -> None:
-        """Frozen features computed once, then a scikit-learn head fitted on them."""
-        self._check_head()
-        classes = np.unique(y)
-        self._class_weights(classes, y)  # the neural route's checks, for the default head
-        head = clone(self.head) if self.head is not None else default_head()
-        fit_params = _head_fit_params(head, sample_weight)
-        extractor = self._feature_extractor(spec, images, sample, device, seed)
-        if self.head is None:
-            head.set_params(logisticregression__class_weight=self.class_weight)
-        head.fit(self._training_features(extractor, images), y, **fit_params)
-        self._set_fitted(None, self._head_attributes(classes, spec, sample, extractor, head))
-
-    def _check_head(self) -> None:
-        """What a scikit-learn head cannot do, refused before any feature is computed."""
-        if self.augment is not None:
-            raise ValueError(
-                "augment needs a neural head, which sees new augmented images every epoch; "
-                "a scikit-learn head is fitted once on fixed features. Use head=None, or "
-                "drop augment."
-            )
-        if self.ema_decay is not None:
-            raise ValueError(
-                f"ema_decay={self.ema_decay} averages the weights of a network as it "
-                f"trains; a scikit-learn head is fitted once, with no steps to average. "
-                f"Use head=None, or ema_decay=None."
-            )
-        if self.mix is not None:
-            raise ValueError(
-                f"mix={self.mix!r} blends images and labels in the batches a neural head "
-                f"trains on; a scikit-learn head is fitted once on each image's features. "
-                f"Use head=None, or mix=None."
-            )
-        if self.gradient_accumulation_steps != 1:
-            raise ValueError(
-                f"gradient_accumulation_steps={self.gradient_accumulation_steps} sums the "
-                f"gradients of a neural head's batches; a scikit-learn head is fitted "
-                f"once, without gradient steps. Use head=None, or "
-                f"gradient_accumulation_steps=1."
-            )
-        if self.head is not None and not is_classifier(self.head):
-            raise ValueError(
-                f"head must be a scikit-learn classifier; got {self.head!r}. Use e.g. "
-                f"LogisticRegression() or SVC(), or head=None for a neural head."
-            )
-        if self.head is not None and self.class_weight is not None:
-            raise ValueError(
-                "class_weight weighs the loss of a neural head or of the default "
-                "scikit-learn head; your head has its own. Set it there, e.g. "
-                "head=LogisticRegression(class_weight='balanced'), and class_weight=None."
-            )
-
-    def _feature_extractor(self, spec: BackboneSpec, images, sample, device: str, seed: int):
-        """The frozen extractor a scikit-learn head is fitted on, built for ``images``."""
-        if spec.kind == "classical":
-            extractor = spec.build(in_chans=sample.shape[-1], **(self.backbone_kwargs or {}))
-            return extractor.fit(images[:1])
-        return DeepFeatures(
-            spec,
-            pretrained=self.pretrained,
-            weights=self.weights,
-            backbone_kwargs=self.backbone_kwargs,
-            input_size=self.input_size,
-            batch_size=self.batch_size,
-            device=device,
-            memory=self.memory,
-            num_workers=self.num_workers,
-            random_state=seed,
-        ).fit(images)
-
-    def _training_features(self, extractor, images) -> np.ndarray:
-        """Single-view features to fit a head on (``tta`` applies at prediction only)."""
-        if isinstance(extractor, DeepFeatures):
-            return extractor._transform(images, tta=None)
-        return cached_transform(extractor, images, self.memory)
-
-    def _head_attributes(self, classes, spec, sample, extractor, head) -> dict:
-        return dict(
-            classes_=classes,
-            n_classes_=len(classes),
-            backbone_spec_=spec,
-            input_shape_=tuple(int(s) for s in sample.shape[1:]),
-            pixel_range_=pixel_range(sample),
-            feature_extractor_=extractor,
-            head_=head,
-        )
-
-    def _train(
-        self, net, dataset, y_encoded, *, partial=False, fitted=None, network=None, epochs=None
-    ) -> None:
-        """Run skorch; keep what was learned if training stops part-way."""
-        try:
-            if partial or epochs is not None:
-                net.partial_fit(dataset, y_encoded, epochs=epochs)
-            else:
-                net.fit(dataset, y_encoded)
-        except TrainingDivergedError:
-            self._set_fitted(net, fitted, network)  # with the last good weights
-            raise
-        except ImageInputError as exc:
-            done = sum(1 for row in net.history if "train_loss" in row)
-            if not done:
-                raise
-            self._set_fitted(net, fitted, network)
-            raise ImageInputError(
-                f"{exc}\nTraining stopped after {done} complete epoch(s); the classifier "
-                f"keeps the weights learned so far. Fix or remove the image, then call fit "
-                f"with warm_start=True to continue."
-            ) from exc
-        self._set_fitted(net, fitted, network)
-        if net.interrupted_:
-            done = sum(1 for row in net.history if "train_loss" in row)
-            warnings.warn(
-                f"Training was interrupted after {done} complete epoch(s); the classifier "
-                f"keeps the best weights so far and predicts with them. Call fit with "
-                f"warm_start=True to continue.",
-                TrainingInterruptedWarning,
-                stacklevel=3,
-            )
-
-    def _set_fitted(self, net, fitted: dict | None, network=None) -> None:
-        if fitted is not None:  # a new fit: forget the other route's state
-            for name in (
-                "net_", "history_", "feature_extractor_", "head_", "input_size_", "finetune_",
-            ):  # fmt: skip
-                self.__dict__.pop(name, None)
-            for name, value in fitted.items():
-                setattr(self, name, value)
-            self._network_params_at_fit = self._model_params()
-        if net is None:
-            return
-        if network is not None and net.module_ is not network:
-            # The head was trained on cached features through a HeadOnly view: install
-            # the whole network, which predicts from images.
-            net.module = net.module_ = network
-        self.net_ = net
-        self.history_ = net.history
-
-    def _augmented(self, images):
-        if self.augment is None:
-            return images
-        augment = self.augment if isinstance(self.augment, Augment) else Augment(self.augment)
-        return augment.fit_transform(images)
-
-    def _check_params(self) -> None:
-        check_image_shape_param(self.image_shape)
-        if isinstance(self.input_size, bool) or (
-            isinstance(self.input_size, (tuple, list))
-            and (
-                len(self.input_size) != 2
-                or not all(
-                    isinstance(s, Integral) and not isinstance(s, bool) and s > 0
-                    for s in self.input_size
-                )
-            )
-        ):
-            raise ValueError(
-                f"input_size must be 'auto', an int or (height, width) with positive ints; "
-                f"got {self.input_size!r}."
-            )
-        if self.accelerator is not None:
-            if self.amp:
-                raise ValueError(
-                    "amp=True and an accelerator: mixed precision is the accelerator's, "
-                    "e.g. Accelerator(mixed_precision='bf16'); set amp=False."
-                )
-            if self.device != "auto":
-                raise ValueError(
-                    f"device={self.device!r} and an accelerator: the accelerator places the "
-                    f"network (Accelerator(cpu=True) for the CPU); leave device='auto'."
-                )
-        elif self.amp and not resolve_device(self.device).startswith("cuda"):
-            raise ValueError(
-                "amp=True needs a CUDA device (mixed precision on the CPU is slower); set "
-                "amp=False, or device='cuda' on a machine with a GPU."
-            )
-        if isinstance(self.optimizer, type) and not issubclass(
-            self.optimizer, torch.optim.Optimizer
-        ):
-            raise TypeError(
-                f"optimizer must be one of {sorted(OPTIMIZERS)} or a torch.optim.Optimizer "
-                f"subclass; got {self.optimizer!r}."
-            )
-        if (
-            isinstance(self.optimizer, type)
-            and self.weight_decay
-            and not takes_keyword(self.optimizer, "weight_decay")
-        ):
-            raise ValueError(
-                f"{self.optimizer.__name__} has no weight_decay; set weight_decay=0 to use it."
-            )
-        self._check_accumulation()
-        check_callbacks(self.callbacks)
-        resolve_memory(self.memory)  # a file where a folder should be
-        if self.checkpoint_dir is not None:
-            # Checked, not created: the training guard creates it when it first writes.
-            folder = Path(self.checkpoint_dir).absolute()
-            existing = next(p for p in (folder, *folder.parents) if p.exists())
-            if not existing.is_dir():
-                raise ValueError(
-                    f"checkpoint_dir={str(self.checkpoint_dir)!r} cannot be a folder: "
-                    f"{str(existing)!r} is a file. Pass a folder you can write to."
-                )
-            if not os.access(existing, os.W_OK):
-                raise ValueError(
-                    f"checkpoint_dir={str(self.checkpoint_dir)!r} is not writable (in "
-                    f"{str(existing)!r}); pass a folder you can write to."
-                )
-
-    def _check_accumulation(self) -> None:
-        """What gradient accumulation cannot combine with, refused before training."""
-        steps = self.gradient_accumulation_steps
-        if steps == 1:
-            return
-        if self.accelerator is not None:
-            raise ValueError(
-                f"gradient_accumulation_steps={steps} and an accelerator: accumulation is "
-                f"the accelerator's, e.g. Accelerator(gradient_accumulation_steps={steps}); "
-                f"leave gradient_accumulation_steps=1."
-            )
-        if isinstance(self.optimizer, type) and issubclass(self.optimizer, torch.optim.LBFGS):
-            raise ValueError(
-                f"gradient_accumulation_steps={steps} and LBFGS: LBFGS evaluates the loss of "
-                f"one batch several times per step, so it cannot sum the gradients of "
-                f"several. Use another optimizer, or gradient_accumulation_steps=1."
-            )
-
-    def _warn_unused_mix_alpha(self) -> None:
-        """Say so when mix_alpha is set without mix (for a neural head, which mixes):
-        as scikit-learn's LogisticRegression warns of an l1_ratio without
-        penalty="elasticnet"; in timm, a mixup_alpha alone turns MixUp on."""
-        if self.mix_alpha is not None and self.mix is None:
-            warnings.warn(
-                f"mix_alpha={self.mix_alpha} has no effect without mix; set mix='mixup', "
-                f"'cutmix' or 'mixup_cutmix' to train on mixed images.",
-                UserWarning,
-                stacklevel=4,  # the caller of fit or partial_fit
-            )
-
-    def _check_tta(self, spec: BackboneSpec) -> None:
-        """``tta`` is read at prediction too (set_params after fit): check it there."""
-        check_tta(self.tta)
-        if self.tta is not None and spec.kind == "classical":
-            raise ValueError(
-                f"tta={self.tta!r} averages a network's outputs over views of each image; "
-                f"the classical backbone {spec.name!r} has no network. Use a deep backbone "
-                f"(e.g. 'cnn_small', or 'resnet18' with pretrained=True), or tta=None."
-            )
-
-    def _device(self) -> str:
-        """Where this fit computes: the accelerator's device, or ``device`` resolved."""
-        if self.accelerator is not None:
-            return str(self.accelerator.device)
-        return resolve_device(self.device)
-
-    def _validation_fraction(self) -> float | None:
-        if self.validation_fraction is None and self.early_stopping:
-            return 0.1
-        return self.validation_fraction
-
-    def _model_params(self) -> dict[str, str]:
-        """The parameters that define the network (as reprs), which a warm start keeps."""
-        return {name: repr(getattr(self, name)) for name in _NETWORK_PARAMS}
+    def _set_fitted(self, fitted: Fitted) -> None:
+        """Set the fitted attributes from what a route fitted: the one place they are
+        set (a new fit forgets the other route's)."""
+        for name in FITTED_ATTRIBUTES:
+            self.__dict__.pop(name, None)
+        for name, value in fitted.attributes().items():
+            setattr(self, name, value)
+        self._network_params_at_fit = checks.network_params(self)
 
     def _check_continuing(self, sample: np.ndarray, how: str) -> None:
         """Before training the fitted model on (a warm start, partial_fit): what defines
         the network is unchanged, and the images have the size seen at fit."""
-        at_fit = getattr(self, "_network_params_at_fit", None)
-        if at_fit is not None:
-            now = self._model_params()
-            changed = [
-                f"{k}: {at_fit[k]} -> {now[k]}" for k in _NETWORK_PARAMS if now[k] != at_fit[k]
-            ]
-            if changed:
-                fresh = "Set warm_start=False" if how.startswith("warm_start") else "Call fit"
-                raise ValueError(
-                    f"{how} goes on training the fitted network, but what defines it "
-                    f"changed since it was fitted ({'; '.join(changed)}). {fresh} to "
-                    f"train a new network. (Training parameters such as max_epochs, lr or "
-                    f"batch_size may change.)"
-                )
+        checks.check_continuing(
+            getattr(self, "_network_params_at_fit", None), checks.network_params(self), how
+        )
         check_same_shape(sample, self.input_shape_, type(self).__name__)
-
-    def _class_weights(self, classes: np.ndarray, y: np.ndarray) -> np.ndarray | None:
-        if self.class_weight is None:
-            return None
-        if isinstance(self.class_weight, dict):
-            known = set(classes.tolist())
-            unknown = [k for k in self.class_weight if k not in known]
-            if unknown:
-                raise ImageInputError(
-                    f"class_weight names labels that are not in y: {unknown!r}. Its keys "
-                    f"must be labels of y, of the same type: {classes.tolist()}."
-                )
-            bad = {
-                k: w
-                for k, w in self.class_weight.items()
-                if isinstance(w, bool) or not isinstance(w, Real) or not np.isfinite(w) or w < 0
-            }
-            if bad:
-                raise ImageInputError(
-                    f"class_weight must map labels to finite, non-negative numbers; got {bad!r}."
-                )
-        try:
-            return compute_class_weight(self.class_weight, classes=classes, y=y)
-        except ValueError as exc:
-            raise ImageInputError(
-                f"Invalid class_weight: {exc} Use 'balanced' or a dict mapping labels in "
-                f"{classes.tolist()} to weights."
-            ) from exc
 
     # ------------------------------------------------------------- predict
     def _images(self, X):
         """Validated images for prediction, of the size and channels seen at fit (and
         ``tta``, which may have been set after fit)."""
         check_is_fitted(self)
-        self._check_tta(self.backbone_spec_)
+        checks.check_tta(self, self.backbone_spec_)
         images = as_images(X, image_shape=self.image_shape)
         sample = sample_images(images, 1)
         check_same_shape(sample, self.input_shape_, type(self).__name__)
-        if hasattr(self, "pixel_range_"):  # absent from models fitted before it was kept
-            check_same_range(sample, self.pixel_range_, type(self).__name__)
+        check_same_range(sample, self.pixel_range_, type(self).__name__)
         return images
 
-    def _features(self, images) -> np.ndarray:
-        if isinstance(self.feature_extractor_, DeepFeatures):
-            # The head was fitted on single-view features; tta applies at prediction.
-            return self.feature_extractor_._transform(images, tta=self.tta)
-        return cached_transform(self.feature_extractor_, images, self.memory)
+    def _head_features(self, images) -> np.ndarray:
+        # The head was fitted on single-view features; tta applies at prediction.
+        return head.features(self.feature_extractor_, images, self.memory, tta=self.tta)
 
     @available_if(_head_has("predict_proba"))
     def predict_proba(self, X) -> np.ndarray:
@@ -1431,18 +634,8 @@ class ImageClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         """
         images = self._images(X)
         if hasattr(self, "head_"):
-            return self.head_.predict_proba(self._features(images)).astype(np.float64)
-        # For this call: tta, and workers suited to this input (a model fitted on arrays
-        # may be given files to decode).
-        net = self.net_.predicting_with(
-            tta=self.tta,
-            iterator_valid__num_workers=default_num_workers(images, self.num_workers),
-        )
-        proba = net.predict_proba(_dataset(images))
-        # float32 softmax rows sum to 1 within ~1e-7; scikit-learn's log_loss checks
-        # 1.5e-8, so renormalise in float64.
-        proba = np.asarray(proba, dtype=np.float64)
-        return proba / proba.sum(axis=1, keepdims=True)
+            return self.head_.predict_proba(self._head_features(images)).astype(np.float64)
+        return neural.predict_proba(self, images)
 
     @available_if(_head_has("predict_proba"))
     def predict_log_proba(self, X) -> np.ndarray:
@@ -1476,8 +669,7 @@ class ImageClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
             As the head's ``decision_function`` gives them.
         """
-        images = self._images(X)
-        return self.head_.decision_function(self._features(images))
+        return self.head_.decision_function(self._head_features(self._images(X)))
 
     def predict(self, X) -> np.ndarray:
         """Predicted class label of each image in ``X``.
@@ -1493,8 +685,7 @@ class ImageClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             Labels from ``classes_``.
         """
         if hasattr(self, "head_"):
-            images = self._images(X)
-            return np.asarray(self.head_.predict(self._features(images)))
+            return np.asarray(self.head_.predict(self._head_features(self._images(X))))
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
 
@@ -1530,15 +721,8 @@ class ImageClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         if isinstance(images, LazyImages):
             images = images.without_random()
         if hasattr(self, "head_"):
-            return np.asarray(self._features(images))
-        return extract_features(
-            bare_module(self.net_).feature_extractor(),
-            images,
-            batch_size=self._predict_batch_size(self.input_size_),
-            device=str(net_device(self.net_)),
-            num_workers=self.num_workers,
-            tta=self.tta,
-        )
+            return np.asarray(self._head_features(images))
+        return neural.transform(self, images)
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """Names of the columns of :meth:`transform`.
@@ -1567,7 +751,7 @@ class ImageClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         # object.__getstate__ returns the instance's own __dict__.
         state = dict(super().__getstate__())
         if hasattr(self, "classes_"):
-            state["_sklimg_versions"] = _versions()
+            state["_sklimg_versions"] = versions()
         # An Accelerator holds process-group state and patched optimizers, which do not
         # pickle; a loaded model predicts without one (set it again to train on).
         state["accelerator"] = None
@@ -1576,17 +760,16 @@ class ImageClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     def __setstate__(self, state):
         saved = state.pop("_sklimg_versions", None)
         super().__setstate__(state)
-        if saved is not None and saved != _versions():
+        if saved is not None and saved != versions():
             differ = ", ".join(
                 f"{name} {saved.get(name)} (now {version})"
-                for name, version in _versions().items()
+                for name, version in versions().items()
                 if saved.get(name) != version
             )
-            warnings.warn(
+            warn(
                 f"This {type(self).__name__} was saved with {differ}. It may load or "
                 f"predict differently; refit it, or install the versions it was saved with.",
                 VersionMismatchWarning,
-                stacklevel=2,
             )
 
     def __sklearn_tags__(self):
@@ -1599,89 +782,28 @@ class ImageClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         return tags
 
 
-def _versions() -> dict[str, str]:
-    import sklimg
+def fitted_classifier(
+    params: dict, fitted_state: Callable[[ImageClassifier], Fitted], *, metadata: dict
+) -> ImageClassifier:
+    """An :class:`ImageClassifier` with ``params``, fitted: what ``sklimg.load``
+    rebuilds, through the attributes a fit sets.
 
-    return {"sklimg": sklimg.__version__, "torch": torch.__version__.split("+")[0]}
+    Parameters
+    ----------
+    params : dict
+        Parameters, validated as ``fit`` validates them.
+    fitted_state : callable
+        ``fitted_state(model) -> Fitted``: the fitted state (a
+        :class:`~sklimg._fit.state.NeuralFit`), built for the model's parameters.
+    metadata : dict
+        What was saved with the model, as ``sklimg_metadata_``.
 
-
-def default_head():
-    """The scikit-learn head used when none is given: standardised logistic regression."""
-    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
-
-
-def _loss_weights(sample_weight: np.ndarray | None) -> torch.Tensor | None:
-    """Weights per image for a neural head's loss: scaled to a mean of 1, so only their
-    ratios matter (equal weights are the unweighted loss)."""
-    if sample_weight is None:
-        return None
-    scaled = sample_weight / sample_weight.max()  # no overflow in the mean of huge weights
-    return torch.from_numpy((scaled / scaled.mean()).astype(np.float32))
-
-
-def _head_fit_params(head, sample_weight: np.ndarray | None) -> dict:
-    """``fit`` keywords giving ``sample_weight`` to a scikit-learn head: to the head,
-    or to each step of a ``Pipeline`` head that takes it (with metadata routing on,
-    through the steps' fit requests, set on this clone of the head). Raises when the
-    head (a pipeline's last step) cannot take it."""
-    if sample_weight is None:
-        return {}
-    steps = head.steps if isinstance(head, Pipeline) else [(None, head)]
-    if not _takes_sample_weight(steps[-1][1]):
-        raise ValueError(
-            f"sample_weight needs a head whose fit takes sample_weight; {steps[-1][1]!r} "
-            f"does not. Use a head that does (e.g. LogisticRegression(), SVC()), or "
-            f"head=None for a neural head."
-        )
-    takers = [
-        (name, step)
-        for name, step in steps
-        if step not in (None, "passthrough") and _takes_sample_weight(step)
-    ]
-    if isinstance(head, Pipeline) and get_config()["enable_metadata_routing"]:
-        for _, step in takers:
-            step.set_fit_request(sample_weight=True)
-        return {"sample_weight": sample_weight}
-    return {
-        "sample_weight" if name is None else f"{name}__sample_weight": sample_weight
-        for name, step in takers
-    }
-
-
-def _takes_sample_weight(estimator) -> bool:
-    """Whether ``estimator.fit`` takes ``sample_weight``, named or through ``**params``
-    (meta-estimators such as ``GridSearchCV`` pass it on)."""
-    return has_fit_parameter(estimator, "sample_weight") or (
-        not isinstance(estimator, Pipeline) and takes_keyword(estimator.fit, "sample_weight")
-    )
-
-
-def _dataset(images, y: torch.Tensor | None = None, weight: torch.Tensor | None = None):
-    """The torch dataset for in-memory images (one tensor) or lazy ones (per item)."""
-    if isinstance(images, LazyImages):
-        return LazyImageDataset(images, y, weight)
-    return ImageTensorDataset(images_to_tensor(images), y, weight)
-
-
-def _check_validation_split(
-    y_encoded: np.ndarray,
-    n_classes: int,
-    fraction,
-    *,
-    option: str = "validation_fraction=",
-    without: str = "validation_fraction=None and early_stopping=False",
-) -> None:
-    """Fail before training when a stratified hold-out of ``fraction`` is impossible;
-    ``option`` and ``without`` name the setting in the message (the CLI's flags)."""
-    if not fraction:
-        return
-    n = len(y_encoded)
-    n_valid = math.ceil(fraction * n)
-    smallest = int(np.bincount(y_encoded, minlength=n_classes).min())
-    if smallest < 2 or n_valid < n_classes or n - n_valid < n_classes:
-        raise ImageInputError(
-            f"Cannot hold out a stratified {option}{fraction} of {n} images in "
-            f"{n_classes} classes (the smallest class has {smallest} images): each class "
-            f"needs an image on both sides. Use more images, a larger "
-            f"{option.rstrip('= ')}, or {without}."
-        )
+    Returns
+    -------
+    model : ImageClassifier
+    """
+    model = ImageClassifier().set_params(**params)
+    model._validate_params()
+    model._set_fitted(fitted_state(model))
+    model.sklimg_metadata_ = metadata
+    return model

@@ -35,7 +35,21 @@ class ImageDtypeError(ImageInputError, TypeError):
 
 
 class UnknownBackboneError(ValueError):
-    """A backbone name that is not in the registry."""
+    """A backbone name that is not in the registry.
+
+    Parameters
+    ----------
+    message : str
+    name : str or None, default=None
+        The unknown name.
+    close : sequence of str, default=()
+        Registered names close to it.
+    """
+
+    def __init__(self, message: str, *, name: str | None = None, close=()) -> None:
+        super().__init__(message)
+        self.name = name
+        self.close = tuple(close)
 
 
 class WeightsError(ValueError):

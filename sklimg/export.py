@@ -21,7 +21,9 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from sklimg._training import bare_module
+from sklimg._training.net import bare_module
+from sklimg._version import versions
+from sklimg.classifier import ImageClassifier
 
 __all__ = ["export_onnx"]
 
@@ -94,8 +96,6 @@ def export_onnx(model, path: str | os.PathLike, *, input_dtype: str = "float32")
     >>> bool(np.allclose(proba, clf.predict_proba(X[:5]), atol=1e-5))
     True
     """
-    from sklimg.classifier import ImageClassifier
-
     if type(model) is not ImageClassifier:
         raise TypeError(
             f"export_onnx exports an ImageClassifier; got {type(model).__name__}. For a "
@@ -147,7 +147,7 @@ def export_onnx(model, path: str | os.PathLike, *, input_dtype: str = "float32")
         graph,
         {
             "classes": json.dumps(labels),
-            "sklimg_version": __import__("sklimg").__version__,
+            "sklimg_version": versions()["sklimg"],
             "input_layout": "NHWC",
         },
     )

@@ -11,20 +11,18 @@ fastai's ``Learner.lr_find`` and torch-lr-finder's ``LRFinder.range_test`` for a
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
-import torch
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
-from sklimg._lazy import sample_images
-from sklimg._training import build_net
+from sklimg._fit import checks, neural
+from sklimg._fit.run import prepare, route_of
+from sklimg._warnings import warn
 from sklimg.backbones import resolve_backbone
-from sklimg.classifier import ImageClassifier, _dataset, _loss_weights
-from sklimg.utils._torch_utils import seed_from_random_state, seeded
-from sklimg.utils.validation import as_images, check_labels, check_sample_weight
+from sklimg.classifier import ImageClassifier
+from sklimg.utils._torch_utils import seeded
 
 __all__ = ["LRFinderResult", "find_lr"]
 
@@ -158,58 +156,14 @@ def find_lr(
             f"find_lr needs an ImageClassifier, or a Pipeline ending in one; got "
             f"{type(estimator).__name__}."
         )
-    if steps is not None and len(steps) > 1:
-        X = clone(steps[:-1]).fit_transform(X, y)
     clf = clone(estimator)
     spec = resolve_backbone(clf.backbone)
-    if clf.head is not None or spec.kind == "classical":
-        raise ValueError(
-            "find_lr tunes the learning rate of a neural head trained by gradient "
-            "descent; this classifier fits a scikit-learn head on fixed features, which "
-            "has no learning rate. Use a deep backbone with head=None."
-        )
-    images = as_images(X, image_shape=clf.image_shape)
-    y = check_labels(y, len(images))
-    sample_weight = check_sample_weight(sample_weight, len(images))
-    clf._check_params()
-    device = clf._device()
-    sample = sample_images(images)
-    seed = seed_from_random_state(clf.random_state)
-    classes = np.unique(y)
-    y_encoded = np.searchsorted(classes, y)
-    train_images = clf._augmented(images)
-    dataset = _dataset(train_images, torch.from_numpy(y_encoded), _loss_weights(sample_weight))
-    with seeded(seed, device):
-        chosen = clf._new_network(spec, sample, device, len(classes))
-        if chosen.finetune == "gradual" and clf.freeze_epochs == 0:
-            chosen.network.freeze_backbone(False)  # what the first epoch of fit trains
-        module, dataset = clf._trained_module(chosen, train_images, dataset, device)
-        plan = clf._training_plan(
-            classes,
-            sample,
-            train_images,
-            chosen,
-            device=device,
-            validation_fraction=None,
-            seed=seed,
-            class_weights=clf._class_weights(classes, y),
-        )
-        # A bare run: no schedule, checkpoints, early stopping, weight average or your
-        # callbacks (the losses are those of the weights as they train).
-        plan = dataclasses.replace(
-            plan,
-            lr=start_lr,
-            lr_schedule="constant",
-            max_epochs=1,
-            early_stopping=False,
-            ema_decay=None,
-            checkpoint_dir=None,
-            callbacks=[],
-            verbose=0,
-            # Gradual unfreezing counts epochs; the range test is about the head.
-            unfreeze_after=None,
-        )
-        net = build_net(module, plan).initialize()
+    checks.check_needs_network(clf, spec, route_of(clf.head, spec), "find_lr")
+    if steps is not None and len(steps) > 1:
+        X = clone(steps[:-1]).fit_transform(X, y)
+    prepared = prepare(clf, X, y, sample_weight)
+    with seeded(prepared.seed, prepared.device):
+        net, dataset = neural.range_test_net(clf, prepared)
         return _range_test(net, dataset, start_lr, end_lr, num_iter, smooth_f, diverge_th)
 
 
@@ -263,20 +217,16 @@ def _range_test(net, dataset, start_lr, end_lr, num_iter, smooth_f, diverge_th) 
         )
     lowest = int(np.argmin(kept))
     if kept[lowest] > 0.99 * kept[0]:
-        warnings.warn(
+        warn(
             f"The loss did not fall (by 1% or more) over the rates tested "
             f"({kept_lrs[0]:.3g} to {kept_lrs[-1]:.3g}): they are all too low or too "
-            f"high, or the network is not learning; the suggestions are unreliable.",
-            UserWarning,
-            stacklevel=3,
+            f"high, or the network is not learning; the suggestions are unreliable."
         )
     elif lowest == len(kept) - 1 and len(lrs) == num_iter:
-        warnings.warn(
+        warn(
             f"The loss was still falling at the highest rate tested ({lrs[-1]:.3g}), so "
             f"the suggestion may be too cautious; a higher end_lr shows where training "
-            f"becomes unstable.",
-            UserWarning,
-            stacklevel=3,
+            f"becomes unstable."
         )
     minimum = float(kept_lrs[lowest] / 10)
     slopes = np.diff(kept) / np.diff(np.log(kept_lrs))  # forward differences, as fastai

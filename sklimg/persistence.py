@@ -20,7 +20,6 @@ that loading runs no code from it.)
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -29,16 +28,24 @@ import zipfile
 from pathlib import Path, PurePath
 
 import numpy as np
-import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 from sklearn.base import clone
-from skorch.history import History
+from sklearn.utils.validation import check_is_fitted
 
+from sklimg._files import atomic_write
+from sklimg._fit import checks, neural
+from sklimg._fit.run import route_of
+from sklimg._fit.state import NeuralFit
+from sklimg._json import plain_history
 from sklimg._network import rebuild_network
-from sklimg._training import TrainingPlan, build_net, plain_history
+from sklimg._statements import Refusal
+from sklimg._version import versions
+from sklimg.backbones import get_backbone
+from sklimg.classifier import ImageClassifier, fitted_classifier
 from sklimg.exceptions import ModelFileError, UnknownBackboneError, VersionMismatchWarning
+from sklimg.preprocessing import Augment
 from sklimg.utils._torch_utils import resolve_device
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "load", "save"]
@@ -111,10 +118,6 @@ def save(model, path: str | os.PathLike, *, metadata: dict | None = None) -> Pat
     >>> (sklimg.load(path).predict_proba(X[:5]) == clf.predict_proba(X[:5])).all()
     np.True_
     """
-    from sklearn.utils.validation import check_is_fitted
-
-    from sklimg.classifier import ImageClassifier
-
     if not isinstance(model, ImageClassifier):
         if hasattr(model, "steps"):
             hint = (
@@ -138,11 +141,7 @@ def save(model, path: str | os.PathLike, *, metadata: dict | None = None) -> Pat
             f"trust)."
         )
     check_is_fitted(model)
-    if not hasattr(model, "net_"):
-        raise ValueError(
-            "sklimg.save stores networks with a neural head; this model has a scikit-learn "
-            "head. Save it with joblib.dump (and load only files you trust)."
-        )
+    check_storable(model, model.backbone_spec_)
     network = model.net_.module_
     architecture = dict(network.architecture)
     if not architecture:
@@ -156,8 +155,7 @@ def save(model, path: str | os.PathLike, *, metadata: dict | None = None) -> Pat
             f"metadata must hold only JSON values (dicts with str keys, lists, numbers, "
             f"strings); got {metadata!r}."
         )
-    given, path = path, _file_path(path)
-    _check_save_path(path, os.fspath(given))
+    path = check_save_path(path)
     # The accelerator is a runtime setting, like device: a loaded model predicts without.
     params = {**model.get_params(deep=False), "accelerator": None}
     for name, value in params.items():
@@ -184,13 +182,10 @@ def save(model, path: str | os.PathLike, *, metadata: dict | None = None) -> Pat
     weights = save_safetensors(
         {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
     )
-    import sklimg
-
-    pixel_range = getattr(model, "pixel_range_", None)
     config = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "versions": {"sklimg": sklimg.__version__, "torch": torch.__version__.split("+")[0]},
+        "versions": versions(),
         "estimator": type(model).__name__,
         "params": params,
         "classes": classes,
@@ -198,8 +193,7 @@ def save(model, path: str | os.PathLike, *, metadata: dict | None = None) -> Pat
         "classes_dtype": np.asarray(model.classes_).dtype.str,  # e.g. "|i1", "|O", "<U7"
         "fitted": {
             "input_shape_": list(model.input_shape_),
-            # None for a model fitted before sklimg kept it (then not checked).
-            "pixel_range_": None if pixel_range is None else list(pixel_range),
+            "pixel_range_": list(model.pixel_range_),
             "input_size_": list(model.input_size_),
             "finetune_": model.finetune_,
         },
@@ -208,18 +202,10 @@ def save(model, path: str | os.PathLike, *, metadata: dict | None = None) -> Pat
         "metadata": metadata or {},
     }
     config["sha256"] = _digest(config, weights)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
+    with atomic_write(path) as tmp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
             archive.writestr(_CONFIG, json.dumps(config, indent=1))
             archive.writestr(_WEIGHTS, weights)
-        os.replace(tmp, path)
-    except BaseException:
-        # No half-written file stays behind (a full disk, Ctrl-C); a folder of that
-        # name is not ours to remove, hence the suppressed error.
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        raise
     return path
 
 
@@ -303,7 +289,7 @@ def load(path: str | os.PathLike, *, device: str = "auto"):
             f"{str(path)!r}: its contents do not match the digest recorded when the model "
             f"was saved; the file was modified or damaged."
         )
-    current = {"sklimg": __import__("sklimg").__version__, "torch": torch.__version__.split("+")[0]}
+    current = versions()
     if config["versions"] != current:
         warnings.warn(
             f"{str(path)!r} was saved with {config['versions']}; installed: {current}.",
@@ -343,75 +329,61 @@ def _digest(config: dict, weights: bytes) -> str:
 
 
 def _rebuild(config: dict, weights: bytes, path: Path, device: str):
-    """The fitted classifier a checked configuration and its weights describe."""
-    from sklimg.classifier import ImageClassifier
-
-    model = ImageClassifier()
-    unknown = set(config["params"]) - set(model.get_params(deep=False))
+    """The fitted classifier a checked configuration and its weights describe, rebuilt
+    through the functions fit uses: the network from the registry, its net as a fit
+    would configure it, and the fitted state of the neural route."""
+    unknown = set(config["params"]) - set(ImageClassifier().get_params(deep=False))
     if unknown:
         raise ModelFileError(f"{str(path)!r} names unknown parameters {sorted(unknown)}.")
-    model.set_params(**_tuples({k: _decode_param(k, v) for k, v in config["params"].items()}))
-    model._validate_params()
-    try:
-        network = rebuild_network(config["architecture"])
-    except UnknownBackboneError as exc:
-        raise ModelFileError(
-            f"{str(path)!r} needs a backbone sklimg does not know: {exc}"
-        ) from None
-    try:
-        state = load_safetensors(weights)
-        network.load_state_dict(state, strict=True)
-    except (SafetensorError, RuntimeError) as exc:
-        raise ModelFileError(
-            f"{str(path)!r}: the weights do not fit the network ({exc})."
-        ) from None
-
-    fitted = config["fitted"]
-    height, width, channels = fitted["input_shape_"]
-    input_size = tuple(fitted["input_size_"])
-    plan = TrainingPlan(
-        n_classes=len(config["classes"]),
-        device=device,
-        lr=model.lr,
-        optimizer=model.optimizer,
-        weight_decay=model.weight_decay,
-        lr_schedule=model.lr_schedule,
-        max_epochs=model.max_epochs,
-        batch_size=model.batch_size,
-        predict_batch_size=model._predict_batch_size(input_size),
-        label_smoothing=model.label_smoothing,
-        ema_decay=model.ema_decay,
-        mix=model.mix,
-        mix_alpha=model.mix_alpha,
-        gradient_accumulation_steps=model.gradient_accumulation_steps,
-        expected_shape=(channels, height, width),
-        amp=model.amp,  # mixed-precision prediction, as before saving (CUDA only)
-    )
-    net = build_net(network, plan).initialize()
-    net.history = History(config["history"])
-    label = _LABEL_TYPES[config["label_type"]]
-    model.net_ = net
-    model.history_ = net.history
-    labels = [label(c) for c in config["classes"]]
-    model.classes_ = np.array(labels, dtype=config["classes_dtype"])
-    if model.classes_.tolist() != labels:  # e.g. 300 as int8, or "cat" as <U1
-        raise ValueError(f"the classes {labels} do not fit dtype {model.classes_.dtype}")
-    model.n_classes_ = len(model.classes_)
-    model.input_shape_ = (height, width, channels)
-    if fitted["pixel_range_"] is not None:
-        low, high = fitted["pixel_range_"]
-        model.pixel_range_ = (float(low), float(high))
-    model.input_size_ = input_size
-    model.finetune_ = fitted["finetune_"]
-    model._network_params_at_fit = model._model_params()  # what a warm start must keep
     metadata = config.get("metadata", {})
     if not isinstance(metadata, dict):
         raise ModelFileError(f"{str(path)!r}: its metadata is not a mapping.")
-    model.sklimg_metadata_ = metadata
-    from sklimg.backbones import get_backbone
+    params = _tuples({k: _decode_param(k, v) for k, v in config["params"].items()})
 
-    model.backbone_spec_ = get_backbone(config["architecture"]["backbone"])
-    return model
+    def fitted_state(model) -> NeuralFit:
+        architecture = config["architecture"]
+        try:
+            network = rebuild_network(architecture)
+        except UnknownBackboneError as exc:
+            raise ModelFileError(
+                f"{str(path)!r} needs a backbone sklimg does not know: {exc}"
+            ) from None
+        try:
+            network.load_state_dict(load_safetensors(weights), strict=True)
+        except (SafetensorError, RuntimeError) as exc:
+            raise ModelFileError(
+                f"{str(path)!r}: the weights do not fit the network ({exc})."
+            ) from None
+        label = _LABEL_TYPES[config["label_type"]]
+        labels = [label(c) for c in config["classes"]]
+        classes = np.array(labels, dtype=config["classes_dtype"])
+        if classes.tolist() != labels:  # e.g. 300 as int8, or "cat" as <U1
+            raise ValueError(f"the classes {labels} do not fit dtype {classes.dtype}")
+        fitted = config["fitted"]
+        height, width, channels = (int(s) for s in fitted["input_shape_"])
+        input_size = tuple(int(s) for s in fitted["input_size_"])
+        low, high = fitted["pixel_range_"]
+        net = neural.prediction_net(
+            model,
+            network,
+            classes=classes,
+            input_shape=(height, width, channels),
+            input_size=input_size,
+            finetune=fitted["finetune_"],
+            history=config["history"],
+            device=device,
+        )
+        return NeuralFit(
+            classes=classes,
+            backbone_spec=get_backbone(architecture["backbone"]),
+            input_shape=(height, width, channels),
+            pixel_range=(float(low), float(high)),
+            net=net,
+            input_size=input_size,
+            finetune=fitted["finetune_"],
+        )
+
+    return fitted_classifier(params, fitted_state, metadata=metadata)
 
 
 def _file_path(path) -> Path:
@@ -423,8 +395,41 @@ def _file_path(path) -> Path:
     return Path(path)
 
 
-def _check_save_path(path: Path, given: str | bytes) -> None:
-    """Fail before anything is written if ``path`` cannot become a model file."""
+def check_storable(clf, spec) -> None:
+    """Refuse, before it is trained, a classifier whose model the safe format cannot
+    hold: it stores networks with a neural head, not a scikit-learn head.
+
+    Raises
+    ------
+    Refusal
+        Saying so, with the other format as the fix.
+    """
+    if route_of(clf.head, spec) == "head":
+        cause, settings, neural_fixes = checks.sklearn_head_cause(clf.head, spec)
+        raise Refusal(
+            f"{{save_name}} stores networks with a neural head; {cause}.",
+            {"save": None, **settings},
+            [*neural_fixes, {"format": "joblib"}],
+        )
+
+
+def check_save_path(given: str | os.PathLike, *, option: str = "path") -> Path:
+    """Fail before anything is written (or trained) if ``given`` cannot become a model
+    file; ``option`` names the setting in the messages (the command line's ``--out``).
+
+    Returns
+    -------
+    path : Path
+
+    Raises
+    ------
+    TypeError
+        If ``given`` is not a str or path-like.
+    IsADirectoryError, FileNotFoundError, NotADirectoryError
+        If it is a folder, or its folder does not exist or is a file.
+    """
+    path = _file_path(given)
+    given = os.fspath(given)
     # Path drops a trailing separator: "models/" must not become a file called models.
     names_folder = isinstance(given, str) and given.endswith((os.sep, os.altsep or os.sep))
     if path.is_dir() or names_folder:
@@ -436,12 +441,13 @@ def _check_save_path(path: Path, given: str | bytes) -> None:
     if not folder.exists():
         raise FileNotFoundError(
             f"Cannot save to {str(path)!r}: the folder {str(folder)!r} does not exist. "
-            f"Create it first (os.makedirs) or choose another path."
+            f"Create the folder first, or choose another {option}."
         )
     if not folder.is_dir():
         raise NotADirectoryError(
             f"Cannot save to {str(path)!r}: {str(folder)!r} is not a folder but a file."
         )
+    return path
 
 
 class _Unstorable(Exception):
@@ -461,8 +467,6 @@ def _encode(value):
         return value
     if isinstance(value, PurePath):
         return {_TAG: "path", "value": str(value)}
-    from sklimg.preprocessing import Augment
-
     if type(value) is Augment:  # its parameters are plain values (a subclass may not be)
         return {_TAG: "augment", "params": _encode(value.get_params())}
     if isinstance(value, (list, tuple)):
@@ -504,8 +508,6 @@ def _decode_param(name: str, value):
         return _decode(value)
     if set(value) != {_TAG, "params"} or not isinstance(value["params"], dict):
         raise ValueError(f"unknown encoded value {value!r}")
-    from sklimg.preprocessing import Augment
-
     # Its sequence parameters (crop_scale) are tuples, which JSON made lists.
     params = {k: tuple(v) if isinstance(v, list) else v for k, v in value["params"].items()}
     augment = Augment(**params)

@@ -19,6 +19,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from sklimg._lazy import LazyImages
+from sklimg.lr_finder import LRFinderResult
+from sklimg.utils.validation import as_images
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -139,8 +143,6 @@ def plot_lr_finder(result, *, ax: Axes | None = None) -> Figure:
     >>> import matplotlib.pyplot as plt
     >>> plt.close(fig)
     """
-    from sklimg.lr_finder import LRFinderResult
-
     if not isinstance(result, LRFinderResult):
         raise TypeError(
             f"plot_lr_finder draws what sklimg.lr_finder.find_lr returns; got "
@@ -296,12 +298,12 @@ LazyImages
     """
     y = np.asarray(y)
     _check_lengths(X, y)
-    return _confusion_matrix_display(
+    return confusion_matrix_display(
         y, clf.predict(X), clf.classes_, normalize=normalize, ax=ax, cmap=cmap
     )
 
 
-def _confusion_matrix_display(
+def confusion_matrix_display(
     y_true: np.ndarray,
     y_pred: np.ndarray,
     classes: np.ndarray,
@@ -310,7 +312,12 @@ def _confusion_matrix_display(
     ax: Axes | None = None,
     cmap: str = "Blues",
 ) -> ConfusionMatrixDisplay:
-    """Draw the confusion matrix of predictions already made (used by the command too)."""
+    """Draw the confusion matrix of predictions already made.
+
+    What :func:`plot_confusion_matrix` draws after predicting, and ``sklimg evaluate
+    --confusion-matrix`` from the predictions it printed. Labels only ``y_true`` has
+    (never predicted) come after ``classes``.
+    """
     from sklearn.metrics import ConfusionMatrixDisplay
 
     if normalize not in (None, "true", "pred", "all"):
@@ -395,8 +402,6 @@ LazyImages
     >>> import matplotlib.pyplot as plt
     >>> plt.close(fig)
     """
-    from sklimg.utils.validation import as_images
-
     y = np.asarray(y)
     _check_lengths(X, y)
     # The classifier takes X as given (a pipeline may resize or convert it); the images
@@ -405,10 +410,10 @@ LazyImages
     images = as_images(
         X, image_shape=getattr(clf, "image_shape", None), channels=(1, 3, 4), ragged=True
     )
-    return _most_confused_grid(images, y, proba, clf.classes_, n=n, ncols=ncols, fig=fig)
+    return most_confused_grid(images, y, proba, clf.classes_, n=n, ncols=ncols, fig=fig)
 
 
-def _most_confused_grid(
+def most_confused_grid(
     images,
     y_true: np.ndarray,
     proba: np.ndarray,
@@ -468,8 +473,6 @@ def _most_confused_grid(
 
 def _source_paths(images) -> np.ndarray | None:
     """The file of each image when ``images`` are files, to name them under the plots."""
-    from sklimg._lazy import LazyImages
-
     if isinstance(images, LazyImages) and images.are_paths:
         return images.source
     return None

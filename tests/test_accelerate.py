@@ -16,7 +16,8 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 import sklimg
 from sklimg import ImageClassifier
-from sklimg._training import AcceleratedImageNet, weight_average
+from sklimg._training.callbacks import weight_average
+from sklimg._training.net import AcceleratedImageNet
 from sklimg.datasets import load_digits_images
 
 accelerate = pytest.importorskip("accelerate")

@@ -127,20 +127,6 @@ def test_random_erasing_zeroes_a_rectangle():
     Augment("light", erasing=0.25).fit(X * 255)  # no range refusal
 
 
-def test_augment_settings_pickled_before_erasing_still_work():
-    from sklimg.preprocessing._augment import AugmentOp
-
-    settings = {k: v for k, v in AUGMENT_POLICIES["light"].items() if k != "erasing"}
-    image = np.random.default_rng(0).random((8, 8, 1), dtype=np.float32)
-    assert AugmentOp(settings)(image).shape == (8, 8, 1)
-    unpickled = AugmentOp.__new__(AugmentOp)  # the state an older AugmentOp pickled
-    unpickled.__setstate__({"settings": settings, "_pipelines": {}})
-    assert unpickled(image).shape == (8, 8, 1)
-    old = Augment.__new__(Augment)  # an Augment unpickled from before erasing existed
-    old.__setstate__({k: v for k, v in Augment("light").__dict__.items() if k != "erasing"})
-    assert clone(old).get_params()["erasing"] is None
-
-
 def test_augment_param_validation():
     with pytest.raises(InvalidParameterError, match="'policy' parameter of Augment"):
         Augment("heavy").fit()

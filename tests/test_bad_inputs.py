@@ -101,7 +101,7 @@ CASES = [
      r"one 8x10 image, pass it as X\[None\]"),
     ("other channels at predict", predict(np.zeros((2, 8, 8, 3))), ImageInputError, "ToRGB"),
     ("tta on a fitted classical model", lambda: fit(backbone="pixels")().set_params(
-        tta="flip").predict(IMAGES), ValueError, "'pixels' has no network. Use a deep"),
+        tta="flip").predict(IMAGES), ValueError, "'pixels' has no network. Use backbone="),
     ("tta set to a typo after fit", lambda: fitted().set_params(tta="flips").predict(IMAGES),
      ValueError, r"tta must be None or one of \['flip', 'flip_translate'\]; got 'flips'"),
     # --- transformers

@@ -39,17 +39,6 @@ def test_predict_proba_is_a_distribution(small_digits):
     np.testing.assert_allclose(np.exp(clf.predict_log_proba(X)), proba, rtol=1e-6)
 
 
-def test_prediction_runs_in_inference_mode(small_digits):
-    X, y = small_digits
-    clf = ImageClassifier(**FAST).fit(X, y)
-    from sklimg._torch_data import ImageTensorDataset, images_to_tensor
-
-    dataset = ImageTensorDataset(images_to_tensor(X[:, :, :, None]))
-    # device=None: the logits as computed, not copied to the CPU afterwards.
-    batches = clf.net_.forward_iter(dataset, device=None)
-    assert all(logits.is_inference() for logits in batches)
-
-
 def test_input_layouts_give_the_same_model(small_digits):
     X, y = small_digits
     reference = ImageClassifier(**EXACT).fit(X, y).predict_proba(X)
@@ -268,12 +257,12 @@ def test_device_resolution(small_digits):
     ],
 )
 def test_bad_input_fails_before_training(X, y, error, match, monkeypatch):
-    from sklimg import _training
+    from sklimg._fit import neural
 
     def no_training(*args, **kwargs):
         raise AssertionError("training started")
 
-    monkeypatch.setattr(_training, "build_net", no_training)
+    monkeypatch.setattr(neural, "build_net", no_training)
     with pytest.raises(error, match=match):
         ImageClassifier(**FAST).fit(X, y)
 
@@ -328,43 +317,6 @@ def test_invalid_parameter_combinations(small_digits):
             ImageClassifier("pixels", class_weight={1: weight}).fit(X, y)
     with pytest.raises(ImageInputError, match="stratified validation_fraction=0.1 of 12 images"):
         ImageClassifier(**FAST, early_stopping=True).fit(X[:12], y[:12])
-
-
-def test_batchnorm_statistics_match_the_final_weights(digits_split):
-    """Few steps leave exponential running statistics near their initial values; the
-    precise-BN pass at the end of training makes eval-mode predictions match what the
-    network learned (4 epochs on 300 digits: ~0.16 held-out without it)."""
-    X_train, X_test, y_train, y_test = digits_split
-    clf = ImageClassifier(max_epochs=4, random_state=0).fit(X_train[:300], y_train[:300])
-    assert clf.score(X_test, y_test) >= 0.85
-
-
-def test_frozen_batchnorm_keeps_its_statistics(small_digits):
-    from sklimg._training import PreciseBatchNorm
-
-    X, y = small_digits
-    clf = ImageClassifier(**FAST).fit(X, y)
-    bn = clf.net_.module_.backbone[1]
-    bn.weight.requires_grad_(False)
-    before = bn.running_mean.clone()
-    from sklimg._torch_data import ImageTensorDataset, images_to_tensor
-
-    dataset = ImageTensorDataset(images_to_tensor(X[..., None]), torch.as_tensor(y))
-    PreciseBatchNorm().on_train_end(clf.net_, X=dataset, y=y)
-    torch.testing.assert_close(bn.running_mean, before)
-    other = clf.net_.module_.backbone[5]
-    assert other.momentum == 0.3  # restored after the pass
-
-
-def test_precise_batchnorm_uses_at_most_max_images():
-    from sklimg._network import recompute_batchnorm_stats
-
-    network = nn.Sequential(nn.Flatten(), nn.BatchNorm1d(2))
-    batches = [torch.randn(1500, 2) for _ in range(3)]
-    seen = []
-    network.register_forward_hook(lambda module, args, out: seen.append(len(args[0])))
-    recompute_batchnorm_stats(network, batches, max_images=2048)
-    assert seen == [1500, 548]
 
 
 def test_pixels_on_another_scale_at_predict_warn(small_digits):

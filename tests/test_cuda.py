@@ -7,7 +7,7 @@ import torch
 
 import sklimg
 from sklimg import ImageClassifier
-from sklimg._training import bare_module
+from sklimg._training.net import bare_module
 
 pytestmark = pytest.mark.cuda
 

@@ -12,7 +12,7 @@ from skorch.callbacks import Callback
 from torch import nn
 
 from sklimg import ImageClassifier
-from sklimg._training import WeightAverage, weight_average
+from sklimg._training.callbacks import WeightAverage, weight_average
 
 FAST = dict(backbone="test_cnn", max_epochs=3, lr=0.03, random_state=0)
 

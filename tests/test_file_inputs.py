@@ -11,6 +11,8 @@ from PIL import Image
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 
+import sklimg._fit.neural
+import sklimg._lazy
 from sklimg import ImageClassifier
 from sklimg.exceptions import ImageInputError
 from sklimg.preprocessing import LazyImages, Normalize, ToRGB
@@ -70,7 +72,6 @@ def test_a_model_fitted_on_pixels_decodes_files_in_workers(digit_files, tmp_path
 
 def test_lazy_images_are_not_decoded_until_needed(digit_files, monkeypatch):
     paths, _, _ = digit_files
-    import sklimg._lazy
 
     decoded = []
     real_read = sklimg._lazy.read_image
@@ -114,9 +115,9 @@ def test_bad_files_fail_before_training_and_name_the_file(
     paths, y, _ = digit_files
     bad = Path(paths[17])
     make_bad(bad)
-    from sklimg import _training
+    from sklimg._fit import neural
 
-    monkeypatch.setattr(_training, "build_net", lambda *a, **k: pytest.fail("training started"))
+    monkeypatch.setattr(neural, "build_net", lambda *a, **k: pytest.fail("training started"))
     with pytest.raises(ImageInputError, match=match) as info:
         ImageClassifier(**FAST).fit(paths, y)
     assert str(bad) in str(info.value) and "1 of 300 image files" in str(info.value)
@@ -126,7 +127,6 @@ def test_file_that_breaks_mid_training_keeps_what_was_learned(digit_files, monke
     """A file that turns unreadable after the first epoch: training stops with an error
     naming it, and the weights learned so far are kept, usable and continuable."""
     paths, y, _ = digit_files
-    import sklimg._lazy
 
     real_read = sklimg._lazy.read_image
     calls = {"n": 0}
@@ -179,7 +179,6 @@ def test_a_file_of_another_shape_fails_before_training_wherever_it_is(tmp_path, 
     """Every file's header is read before training, so one odd file among many is
     found at once, not when its batch comes (here it is outside the files decoded to
     learn the images' shape and statistics)."""
-    import sklimg._lazy
 
     paths = []
     for i in range(600):
@@ -191,7 +190,7 @@ def test_a_file_of_another_shape_fails_before_training_wherever_it_is(tmp_path, 
     Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8)).save(paths[odd])
     y = np.arange(600) % 2
     trained = []
-    monkeypatch.setattr(ImageClassifier, "_train", lambda *a, **k: trained.append(1))
+    monkeypatch.setattr(sklimg._fit.neural, "_train", lambda *a, **k: trained.append(1))
     clf = ImageClassifier(**FAST)
     with pytest.raises(
         ImageInputError,

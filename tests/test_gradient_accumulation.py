@@ -11,7 +11,7 @@ from torch import nn
 
 import sklimg
 from sklimg import ImageClassifier
-from sklimg._training import weight_average
+from sklimg._training.callbacks import weight_average
 from sklimg.lr_finder import find_lr
 
 
@@ -188,7 +188,8 @@ def test_the_setting_is_saved(data, tmp_path):
         (
             {"gradient_accumulation_steps": 2, "head": LogisticRegression()},
             ValueError,
-            "a scikit-learn head is fitted once, without gradient steps",
+            "sums the gradients of a neural head's batches; a scikit-learn head is fitted on "
+            "fixed features, once. Use head=None, or gradient_accumulation_steps=1.",
         ),
     ],
     ids=["zero", "float", "lbfgs", "sklearn-head"],

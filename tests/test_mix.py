@@ -93,7 +93,7 @@ def test_numpy_alphas_from_a_grid_work(small_digits):
 
 
 def test_a_step_mixes_once_whatever_the_optimizer(small_digits, monkeypatch):
-    from sklimg import _training
+    from sklimg._training import net
 
     calls = []
 
@@ -101,7 +101,7 @@ def test_a_step_mixes_once_whatever_the_optimizer(small_digits, monkeypatch):
         calls.append(1)
         return mix_batch(*args, **kwargs)
 
-    monkeypatch.setattr(_training, "mix_batch", counting)
+    monkeypatch.setattr(net, "mix_batch", counting)
     X, y = small_digits
     clf = ImageClassifier(
         **{**FAST, "max_epochs": 1}, mix="mixup", optimizer=torch.optim.LBFGS, weight_decay=0,
@@ -221,7 +221,8 @@ def test_mixing_goes_with_weights_partial_fit_and_warm_start(small_digits):
         (
             {"mix": "cutmix", "backbone": "hog"},
             ValueError,
-            r"mix='cutmix' blends images.*Use head=None, or mix=None",
+            r"mix='cutmix' blends images.*backbone='hog' fits a scikit-learn head.*Use "
+            r"backbone='cnn_small', or mix=None",
         ),
     ],
 )
@@ -233,5 +234,5 @@ def test_bad_mix_settings_fail_before_training(small_digits, params, error, matc
 
 def test_an_alpha_without_mix_is_said_to_do_nothing(small_digits):
     X, y = small_digits
-    with pytest.warns(UserWarning, match=r"mix_alpha=0.4 has no effect without mix; set mix="):
+    with pytest.warns(UserWarning, match=r"mix_alpha=0.4 has no effect without mix .*mix='mixup'"):
         ImageClassifier(**FAST, mix_alpha=0.4).fit(X, y)

@@ -209,12 +209,12 @@ def test_set_params_between_calls_apply_from_the_next_call(digits):
 def test_calls_keep_batchnorm_statistics_learned_so_far(digits, monkeypatch):
     """Recomputing BatchNorm statistics at the end of a call would replace them with
     those of its images alone: a last call on two images would undo the rest."""
-    import sklimg._training
+    import sklimg._training.callbacks
 
     recomputed = []
-    real = sklimg._training.recompute_batchnorm_stats
+    real = sklimg._training.callbacks.recompute_batchnorm_stats
     monkeypatch.setattr(
-        sklimg._training,
+        sklimg._training.callbacks,
         "recompute_batchnorm_stats",
         lambda *a, **k: recomputed.append(1) or real(*a, **k),
     )
@@ -262,5 +262,5 @@ def test_later_calls_check_the_pixel_scale_and_the_head(digits):
         clf.partial_fit(X * 255, y)
     head = SGDClassifier(random_state=0)
     clf = ImageClassifier("pixels", head=head).partial_fit(X, y, classes=CLASSES)
-    with pytest.raises(ValueError, match="augment needs a neural head"):
+    with pytest.raises(ValueError, match="augment='light' needs a neural head"):
         clf.set_params(augment="light").partial_fit(X, y)

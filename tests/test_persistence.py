@@ -519,10 +519,18 @@ def test_files_of_another_version_say_so_before_anything_else(fitted, tmp_path):
         sklimg.load(path)
 
 
-def test_a_model_fitted_before_pixel_ranges_were_kept_saves_and_loads(fitted, tmp_path):
-    clf, X = fitted
-    old = pickle.loads(pickle.dumps(clf))
-    del old.pixel_range_
-    loaded = sklimg.load(sklimg.save(old, tmp_path / "old.sklimg"))
-    assert not hasattr(loaded, "pixel_range_")
-    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+def test_a_model_file_without_its_pixel_range_is_refused(fitted, tmp_path):
+    """Every fitted model records its training pixel range (prediction checks against
+    it): a file without one is not a model this sklimg wrote."""
+    clf, _ = fitted
+    path = sklimg.save(clf, tmp_path / "m.sklimg")
+
+    def without_range(raw):
+        config = json.loads(raw)
+        config["fitted"]["pixel_range_"] = None
+        return json.dumps(config).encode()
+
+    _rewrite(path, "sklimg.json", without_range)
+    _reseal(path)
+    with pytest.raises(ModelFileError, match="does not describe a model this sklimg can rebuild"):
+        sklimg.load(path)

@@ -12,7 +12,7 @@ from PIL import Image
 from sklimg import ImageClassifier
 from sklimg.exceptions import NotFittedError
 from sklimg.plotting import (
-    _most_confused_grid,
+    most_confused_grid,
     plot_confusion_matrix,
     plot_history,
     plot_most_confused,
@@ -187,7 +187,7 @@ def test_most_confused_files_decodes_only_the_images_shown(fitted, tmp_path):
     lazy = LazyImages(paths, ops=[counting])
     proba = clf.predict_proba(np.round(X[:30] * 255).astype(np.uint8))
     fig = plt.figure()
-    assert _most_confused_grid(lazy, y[:30], proba, clf.classes_, n=2, fig=fig) is fig
+    assert most_confused_grid(lazy, y[:30], proba, clf.classes_, n=2, fig=fig) is fig
     assert len(decoded) == 2 and len(fig.axes) == 2
 
 

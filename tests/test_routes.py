@@ -13,6 +13,7 @@ from sklearn.svm import LinearSVC
 from torch import nn
 
 import sklimg._cache
+import sklimg._fit.neural
 from sklimg import ImageClassifier
 from sklimg._torch_data import images_to_tensor
 from sklimg.features import DeepFeatures
@@ -140,7 +141,7 @@ def test_scikit_learn_head_on_frozen_deep_features(small_digits):
     with pytest.raises(AttributeError, match="has no attribute 'predict_proba'") as error:
         svc.predict_proba(X)
     assert "SVC(probability=True)" in str(error.value.__cause__)
-    with pytest.raises(ValueError, match="augment needs a neural head"):
+    with pytest.raises(ValueError, match="augment='light' needs a neural head"):
         ImageClassifier("cnn_small", head=LogisticRegression(), augment="light").fit(X, y)
 
 
@@ -365,13 +366,13 @@ def test_warm_start_on_cached_features_uses_the_trained_backbone(small_digits, m
 
     X, y = small_digits
     seen = []
-    real = sklimg.classifier.extract_features
+    real = sklimg._fit.neural.features_of
 
     def spy(network, images, **kwargs):
         seen.append(network)
         return real(network, images, **kwargs)
 
-    monkeypatch.setattr(sklimg.classifier, "extract_features", spy)
+    monkeypatch.setattr(sklimg._fit.neural, "features_of", spy)
     clf = ImageClassifier("test_cnn", finetune="head", max_epochs=1, warm_start=True)
     clf.fit(X, y).fit(X * 0.5, y)
     assert len(seen) == 2 and seen[1].backbone is clf.net_.module_.backbone

@@ -1,3 +1,4 @@
+import numpy as np
 import torch
 from torch.utils.data import Subset
 
@@ -73,3 +74,28 @@ def test_rebuilt_loader_pins_only_lazy_batches():
     assert image_data_loader(lazy, batch_size=2, pin_memory=True).pin_memory
     assert not image_data_loader(_dataset(3), batch_size=2, pin_memory=True).pin_memory
     assert not image_data_loader(lazy, batch_size=2, pin_memory=False).pin_memory
+
+
+def test_file_batches_stay_uint8_until_the_device(tmp_path):
+    """One convention for every source: uint8 pixels travel as uint8 (the network's
+    adapter scales them); a batch that mixes 8-bit and 16-bit files is made float."""
+    from PIL import Image
+
+    from sklimg._pixels import unit_float
+    from sklimg._torch_data import image_dataset
+    from sklimg.preprocessing import LazyImages
+
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (3, 6, 6), dtype=np.uint8)
+    paths = [str(tmp_path / f"{i}.png") for i in range(3)]
+    for path, image in zip(paths, pixels, strict=True):
+        Image.fromarray(image).save(path)
+    ((batch, _),) = ImageBatchLoader(image_dataset(LazyImages(paths)), batch_size=3)
+    assert batch.dtype == torch.uint8
+    assert torch.equal(batch[:, 0], torch.from_numpy(pixels))
+    Image.fromarray(pixels[0].astype(np.uint16) * 257).save(tmp_path / "16.png")
+    mixed = LazyImages([paths[0], str(tmp_path / "16.png")])
+    ((batch, _),) = ImageBatchLoader(image_dataset(mixed), batch_size=2)
+    assert batch.dtype == torch.float32
+    torch.testing.assert_close(batch[0], batch[1], atol=1e-6, rtol=0)
+    torch.testing.assert_close(batch[0], unit_float(torch.from_numpy(pixels[:1])))

@@ -310,7 +310,9 @@ def get_backbone(name: str) -> BackboneSpec:
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
         raise UnknownBackboneError(
             f"Unknown backbone {name!r}.{hint} See sklimg.backbones.list_backbones() for "
-            f"all {len(_REGISTRY)} names, or pass a torch.nn.Module."
+            f"all {len(_REGISTRY)} names, or pass a torch.nn.Module.",
+            name=str(name),
+            close=close,
         ) from None
 
 

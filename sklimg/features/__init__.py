@@ -21,6 +21,7 @@ apart (``hog__...``, ``lbp__...``)::
     )
 """
 
+from sklimg.features import _backbones  # noqa: F401  (registers hog, lbp, ...)
 from sklimg.features._classical import HOG, LBP, ColorHistogram, PixelFeatures
 from sklimg.features._deep import DeepFeatures, extract_features
 

@@ -20,6 +20,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from sklimg._lazy import LazyImages
+from sklimg._pixels import unit_float
 from sklimg.exceptions import ImageInputError
 from sklimg.utils._sklearn_compat import (
     Interval,
@@ -55,16 +56,9 @@ def _pair(value, name: str, owner: str) -> tuple[int, int]:
     return int(pair[0]), int(pair[1])
 
 
-def _unit_float(images: np.ndarray) -> np.ndarray:
-    """Validated images (uint8 or float32) as float32, uint8 scaled to [0, 1]."""
-    if images.dtype == np.uint8:
-        return images.astype(np.float32) / np.float32(255)
-    return images
-
-
 def _unit_range(images: np.ndarray, owner: str) -> np.ndarray:
     """Float32 images in [0, 1] for features on an absolute intensity scale."""
-    images = _unit_float(images)
+    images = unit_float(images)
     low, high = float(images.min()), float(images.max())
     if low < -_RANGE_TOLERANCE or high > 1 + _RANGE_TOLERANCE:
         raise ImageInputError(
@@ -439,7 +433,7 @@ class HOG(_ImageFeatures):
 
     def _features(self, images: np.ndarray) -> np.ndarray:
         return _hog_batch(
-            _unit_float(images), self.orientations, self._cell, self._block, self.block_norm
+            unit_float(images), self.orientations, self._cell, self._block, self.block_norm
         )
 
     def _feature_names(self) -> list[str]:
@@ -687,7 +681,7 @@ class PixelFeatures(_ImageFeatures):
         return math.prod(shape)
 
     def _features(self, images: np.ndarray) -> np.ndarray:
-        return _unit_float(images).reshape(len(images), -1)
+        return unit_float(images).reshape(len(images), -1)
 
     def _feature_names(self) -> list[str]:
         height, width, channels = self.input_shape_

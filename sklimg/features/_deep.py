@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import os
 from numbers import Integral
 
 import numpy as np
@@ -13,30 +12,22 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from sklimg._cache import FeatureCache, image_digests, module_digest, resolve_memory
-from sklimg._lazy import LazyImages, sample_images
+from sklimg._lazy import sample_images
 from sklimg._network import build_backbone
-from sklimg._torch_data import (
-    ImageBatchLoader,
-    ImageTensorDataset,
-    LazyImageDataset,
-    images_to_tensor,
-)
+from sklimg._torch_data import ImageBatchLoader, default_num_workers, image_dataset
 from sklimg._tta import TTA_POLICIES, average_over_views, check_tta
 from sklimg.backbones import BackboneSpec, resolve_backbone
 from sklimg.utils._sklearn_compat import HasMethods, Interval, StrOptions, _fit_context
 from sklimg.utils._torch_utils import resolve_device, seed_from_random_state, seeded
 from sklimg.utils.validation import as_images, check_same_shape
 
-__all__ = ["DeepFeatures", "extract_features"]
-
-
-def default_num_workers(images, num_workers: int | None) -> int:
-    """Worker processes for a data source: some for lazy images, none in memory."""
-    if not isinstance(images, LazyImages):
-        return 0
-    if num_workers is not None:
-        return num_workers
-    return max(1, min(4, (os.cpu_count() or 2) // 2))
+__all__ = [
+    "DeepFeatures",
+    "extract_features",
+    "extractor_features",
+    "features_of",
+    "fitted_deep_features",
+]
 
 
 def extract_features(
@@ -96,15 +87,34 @@ def extract_features(
     if isinstance(batch_size, bool) or not isinstance(batch_size, Integral) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int; got {batch_size!r}.")
     check_tta(tta)
+    return features_of(
+        network,
+        images,
+        batch_size=batch_size,
+        device=device,
+        num_workers=num_workers,
+        memory=memory,
+        tta=tta,
+    )
+
+
+def features_of(
+    network: nn.Module,
+    images,
+    *,
+    batch_size: int,
+    device: str,
+    num_workers: int | None,
+    memory=None,
+    tta: str | None = None,
+) -> np.ndarray:
+    """:func:`extract_features` of images already validated, with checked settings:
+    the loop over batches, through the feature cache when ``memory`` is set."""
 
     def compute(indices=None) -> np.ndarray:
         subset = images if indices is None else images[indices]
-        if isinstance(subset, LazyImages):
-            dataset = LazyImageDataset(subset)
-        else:
-            dataset = ImageTensorDataset(images_to_tensor(subset))
         loader = ImageBatchLoader(
-            dataset,
+            image_dataset(subset),
             batch_size=batch_size,
             num_workers=default_num_workers(subset, num_workers),
             pin_memory=device.startswith("cuda"),
@@ -249,8 +259,11 @@ class DeepFeatures(TransformerMixin, BaseEstimator):
         -------
         self
         """
-        images = as_images(X)
-        sample = sample_images(images)
+        return self._fit_sample(sample_images(as_images(X)))
+
+    def _fit_sample(self, sample: np.ndarray):
+        """Fit on validated images (or a decoded sample of lazy ones): their shape and,
+        for a backbone trained from scratch, their statistics are all it reads."""
         spec = resolve_backbone(self.backbone)
         if spec.kind == "classical":
             raise ValueError(
@@ -290,23 +303,10 @@ class DeepFeatures(TransformerMixin, BaseEstimator):
         -------
         features : ndarray of shape (n, n_features_out), float32
         """
-        return self._transform(X, tta=self.tta)
-
-    def _transform(self, X, *, tta: str | None) -> np.ndarray:
-        # transform with another tta, for a classifier whose head was fitted on
-        # single-view features (without copying or changing this extractor).
         check_is_fitted(self)
         images = as_images(X)
         check_same_shape(sample_images(images, 1), self.input_shape_, type(self).__name__)
-        return extract_features(
-            self.network_,
-            images,
-            batch_size=self.batch_size,
-            device=resolve_device(self.device),
-            num_workers=self.num_workers,
-            memory=self.memory,
-            tta=tta,
-        )
+        return extractor_features(self, images, tta=self.tta)
 
     def __getstate__(self):
         # Pickle the network from the CPU, so a model fitted on a GPU loads without one
@@ -329,3 +329,27 @@ class DeepFeatures(TransformerMixin, BaseEstimator):
         tags.input_tags.two_d_array = False
         tags.input_tags.three_d_array = True
         return tags
+
+
+def extractor_features(extractor: DeepFeatures, images, *, tta: str | None) -> np.ndarray:
+    """What a fitted :class:`DeepFeatures` computes for validated ``images``, averaged
+    over the views of ``tta``, which may differ from its own (a scikit-learn head
+    fitted on single views predicts on averaged ones)."""
+    return features_of(
+        extractor.network_,
+        images,
+        batch_size=extractor.batch_size,
+        device=resolve_device(extractor.device),
+        num_workers=extractor.num_workers,
+        memory=extractor.memory,
+        tta=tta,
+    )
+
+
+def fitted_deep_features(sample: np.ndarray, **params) -> DeepFeatures:
+    """A :class:`DeepFeatures` with ``params``, fitted on images already validated:
+    ``sample`` as :func:`~sklimg._lazy.sample_images` gives them (a scikit-learn head's
+    extractor, built from the images its classifier checked)."""
+    extractor = DeepFeatures(**params)
+    extractor._validate_params()
+    return extractor._fit_sample(sample)

@@ -21,7 +21,7 @@ from numbers import Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, clone
 from torchvision.transforms import v2
 
 from sklimg._lazy import LazyImages, evenly_spaced
@@ -30,7 +30,7 @@ from sklimg.preprocessing._base import _ImageToImageMixin
 from sklimg.utils._sklearn_compat import Interval, StrOptions, _fit_context
 from sklimg.utils.validation import as_images
 
-__all__ = ["AUGMENT_POLICIES", "Augment"]
+__all__ = ["AUGMENT_POLICIES", "Augment", "augmented"]
 
 #: The presets, as values of the individual parameters. ``auto_policy`` is a torchvision
 #: automatic augmentation applied before the others.
@@ -149,9 +149,6 @@ class Augment(_ImageToImageMixin, TransformerMixin, BaseEstimator):
         "erasing": [None, _PROBABILITY],
     }
 
-    #: What an Augment pickled before ``erasing`` existed reads (get_params, clone).
-    erasing = None
-
     def __init__(
         self,
         policy="standard",
@@ -211,35 +208,9 @@ class Augment(_ImageToImageMixin, TransformerMixin, BaseEstimator):
         if X is not None:
             images = as_images(X, ragged=True)
             if _photometric(settings):
-                self._check_range(images, settings)
+                _check_range(images, settings, self.policy)
         self.settings_ = settings
         return self
-
-    def _check_range(self, images, settings: dict) -> None:
-        """Refuse pixels that the photometric operations would clip to [0, 1]."""
-        found = _pixel_range(images)
-        if found is None:
-            return
-        low, high, where = found
-        if low >= -_RANGE_TOLERANCE and high <= 1 + _RANGE_TOLERANCE:
-            return
-        ops = _photometric(settings)
-        if settings["auto_policy"]:
-            geometric = "policy='light' (flips and shifts)"
-        else:
-            geometric = "color_jitter=0"
-            if self.policy not in ("light", "none"):
-                geometric += ", or policy='light'"
-        raise ImageInputError(
-            f"Augment(policy={self.policy!r}) applies {' and '.join(ops)}, which "
-            f"{'work' if len(ops) > 1 else 'works'} on pixels in [0, 1], clipping any "
-            f"others, but the images{where} have values from {low:.4g} to {high:.4g}: "
-            f"clipping would destroy them. Scale the images to [0, 1] (e.g. X / 255 for "
-            f"0-255 pixels, X / X.max() otherwise), or pass 0-255 pixels as uint8 "
-            f"(scaled on the fly); or use geometric-only settings, which keep any values: "
-            f"{geometric}. Put a Normalize step after Augment, not before (or leave it "
-            f"out: ImageClassifier normalises by itself, after augmentation)."
-        )
 
     def transform(self, X):
         """Return ``X`` unchanged: prediction and scoring see the real images.
@@ -268,13 +239,10 @@ class Augment(_ImageToImageMixin, TransformerMixin, BaseEstimator):
             Decoded and augmented batch by batch by the classifier, anew each epoch;
             ``X`` unchanged when the settings augment nothing (``policy="none"``).
         """
-        self.fit(X, y)
-        if not AugmentOp(self.settings_).active:
-            return X  # e.g. policy="none" in a grid search: nothing random to draw
+        self.fit()
         images = as_images(X, ragged=True)
-        if not isinstance(images, LazyImages):
-            images = LazyImages(images)
-        return images.with_op(AugmentOp(self.settings_))
+        view = _view(images, self.settings_, self.policy)
+        return X if view is images else view  # e.g. policy="none" in a grid search
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -282,6 +250,72 @@ class Augment(_ImageToImageMixin, TransformerMixin, BaseEstimator):
         tags.input_tags.three_d_array = True
         tags.requires_fit = False
         return tags
+
+
+def _check_range(images, settings: dict, policy: str) -> None:
+    """Refuse pixels that the photometric operations would clip to [0, 1]."""
+    found = _pixel_range(images)
+    if found is None:
+        return
+    low, high, where = found
+    if low >= -_RANGE_TOLERANCE and high <= 1 + _RANGE_TOLERANCE:
+        return
+    ops = _photometric(settings)
+    if settings["auto_policy"]:
+        geometric = "policy='light' (flips and shifts)"
+    else:
+        geometric = "color_jitter=0"
+        if policy not in ("light", "none"):
+            geometric += ", or policy='light'"
+    raise ImageInputError(
+        f"Augment(policy={policy!r}) applies {' and '.join(ops)}, which "
+        f"{'work' if len(ops) > 1 else 'works'} on pixels in [0, 1], clipping any "
+        f"others, but the images{where} have values from {low:.4g} to {high:.4g}: "
+        f"clipping would destroy them. Scale the images to [0, 1] (e.g. X / 255 for "
+        f"0-255 pixels, X / X.max() otherwise), or pass 0-255 pixels as uint8 "
+        f"(scaled on the fly); or use geometric-only settings, which keep any values: "
+        f"{geometric}. Put a Normalize step after Augment, not before (or leave it "
+        f"out: ImageClassifier normalises by itself, after augmentation)."
+    )
+
+
+def _view(images, settings: dict, policy: str):
+    """Validated ``images`` as a lazy view re-augmented on every access, or as they are
+    when ``settings`` augment nothing."""
+    op = AugmentOp(settings)
+    if not op.active:
+        return images  # nothing random to draw
+    if _photometric(settings):
+        _check_range(images, settings, policy)
+    if not isinstance(images, LazyImages):
+        images = LazyImages(images)
+    return images.with_op(op)
+
+
+def augmented(augment, images):
+    """What :class:`~sklimg.ImageClassifier` trains on with ``augment=``: the lazy,
+    re-randomised view of ``images`` that ``Augment.fit_transform`` gives, for images
+    already validated (they are not checked again).
+
+    Parameters
+    ----------
+    augment : str or Augment
+        A policy, or an ``Augment``, which is not changed (a clone is fitted).
+    images : ndarray of shape (n, H, W, C), list of arrays, or LazyImages
+        Validated images.
+
+    Returns
+    -------
+    images : LazyImages, or ``images`` when the settings augment nothing
+
+    Raises
+    ------
+    ImageInputError
+        For pixels outside [0, 1] with photometric settings (see :class:`Augment`).
+    """
+    augment = clone(augment) if isinstance(augment, Augment) else Augment(augment)
+    augment.fit()  # resolves the policy and checks the parameters
+    return _view(images, augment.settings_, augment.policy)
 
 
 def _photometric(settings: dict) -> list[str]:
@@ -331,8 +365,7 @@ class AugmentOp:
     __name__ = "Augment"
 
     def __init__(self, settings: dict) -> None:
-        # Settings made before ``erasing`` existed (pickled models) erase nothing.
-        self.settings = {"erasing": 0.0, **settings}
+        self.settings = dict(settings)
         self._pipelines: dict[tuple, v2.Compose] = {}
 
     def __getstate__(self):

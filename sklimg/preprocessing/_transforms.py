@@ -16,6 +16,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from sklimg._lazy import LazyImages
+from sklimg._pixels import unit_float
 from sklimg.backbones import BackboneSpec, get_backbone
 from sklimg.backbones._torchvision import IMAGENET_MEAN, IMAGENET_STD
 from sklimg.exceptions import ImageInputError
@@ -55,13 +56,6 @@ def _pair(value, param: str, owner: str) -> tuple[int, int]:
         f"The '{param}' parameter of {owner} must be a positive int or a (height, width) "
         f"pair of positive ints. Got {value!r} instead."
     )
-
-
-def _to_unit(images: np.ndarray) -> np.ndarray:
-    """Pixels as float32, uint8 scaled from 0-255 to [0, 1]."""
-    if images.dtype == np.uint8:
-        return images.astype(np.float32) / np.float32(255)
-    return images.astype(np.float32, copy=False)
 
 
 def _like(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -535,7 +529,7 @@ LazyImages
             )
         mean = self.mean_.astype(np.float32)
         std = self.std_.astype(np.float32)
-        return (_to_unit(images) - mean) / std
+        return (unit_float(images) - mean) / std
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -566,7 +560,7 @@ def _pixel_stats(images, channels: tuple[int, ...]) -> tuple[np.ndarray, np.ndar
     """
     count, mean, m2 = 0, None, None
     for index, batch in _batches(images, channels):
-        pixels = _to_unit(batch).reshape(-1, batch.shape[-1]).astype(np.float64)
+        pixels = unit_float(batch).reshape(-1, batch.shape[-1]).astype(np.float64)
         if mean is None:
             mean, m2 = np.zeros(pixels.shape[1]), np.zeros(pixels.shape[1])
         elif pixels.shape[1] != len(mean):

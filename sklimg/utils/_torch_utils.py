@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
+from sklimg._statements import DeviceRefusal
 from sklimg.exceptions import DeviceError
 
 __all__ = ["resolve_device", "seed_from_random_state", "seeded"]
@@ -44,17 +45,23 @@ def resolve_device(device) -> str:
         ) from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise DeviceError(
-                f"device={device!r} but CUDA is not available on this machine; use "
-                f"device='cpu', or device='auto' to use a GPU only when there is one."
+            raise DeviceRefusal(
+                "{device} but CUDA is not available on this machine ({device_name} auto "
+                "takes a GPU only where there is one).",
+                {"device": device},
+                [{"device": "cpu"}, {"device": "auto"}],
             )
         if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise DeviceError(
-                f"device={device!r} but this machine has {torch.cuda.device_count()} CUDA "
-                f"device(s), numbered from 0."
+            raise DeviceRefusal(
+                f"{{device}} but this machine has {torch.cuda.device_count()} CUDA "
+                f"device(s), numbered from 0.",
+                {"device": device},
+                [{"device": "cuda"}],
             )
     elif dev.type == "mps" and not torch.backends.mps.is_available():
-        raise DeviceError(f"device={device!r} but MPS is not available; use device='cpu'.")
+        raise DeviceRefusal(
+            "{device} but MPS is not available.", {"device": device}, [{"device": "cpu"}]
+        )
     elif dev.type not in ("cpu", "cuda", "mps"):
         raise DeviceError(
             f"device={device!r} is not supported; expected 'auto', 'cpu', 'cuda', "

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import math
 import os
-import sys
-import warnings
 from collections.abc import Sequence
 from numbers import Integral
 
 import numpy as np
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 
+from sklimg._json import plain
+from sklimg._lazy import LazyImages, is_path_sequence
+from sklimg._pixels import SUPPORTED_CHANNELS, mismatch_fix
+from sklimg._warnings import warn
 from sklimg.exceptions import ImageDtypeError, ImageInputError, PixelRangeWarning
 
 __all__ = [
@@ -29,9 +31,6 @@ __all__ = [
     "check_sample_weight",
     "pixel_range",
 ]
-
-#: Channel counts a batch of images may have: grayscale and RGB.
-SUPPORTED_CHANNELS = (1, 3)
 
 
 def check_image_shape_param(image_shape) -> tuple[int, ...] | None:
@@ -74,23 +73,6 @@ def check_image_shape_param(image_shape) -> tuple[int, ...] | None:
     return tuple(int(s) for s in shape)
 
 
-def mismatch_fix(first: tuple[int, ...], other: tuple[int, ...]) -> str:
-    """The steps that make images of shapes ``(H, W[, C])`` agree, for error messages."""
-    channels = [shape[2] if len(shape) > 2 else 1 for shape in (first, other)]
-    fixes = []  # (what differs, the step that aligns it)
-    if channels[0] != channels[1]:
-        fixes.append(("channels (ToRGB or Grayscale)", "ToRGB()"))
-    if tuple(first[:2]) != tuple(other[:2]):
-        fixes.append(("size", "Resize((64, 64))"))
-    if not fixes:
-        return "Give every image the same shape."
-    return (
-        f"Give them the same {' and '.join(what for what, _ in fixes)} with "
-        f"sklimg.preprocessing steps before the classifier, e.g. "
-        f"make_pipeline({', '.join(step for _, step in fixes)}, ImageClassifier())."
-    )
-
-
 def _stack_list(X: Sequence) -> np.ndarray:
     """Stack a list of equally sized images, or say which one differs."""
     arrays = [np.asarray(x) for x in X]
@@ -105,8 +87,6 @@ def _stack_list(X: Sequence) -> np.ndarray:
 
 
 def _looks_like_paths(X) -> bool:
-    import os
-
     if isinstance(X, np.ndarray):
         return X.ndim == 1 and (
             X.dtype.kind in "US"
@@ -245,8 +225,6 @@ def as_images(X, *, image_shape=None, channels=SUPPORTED_CHANNELS, ragged=False)
     ...
     sklimg.exceptions.ImageInputError: ...missing.png...
     """
-    from sklimg._lazy import LazyImages, is_path_sequence
-
     if is_path_sequence(X):
         X = LazyImages(X)
     if isinstance(X, LazyImages):
@@ -421,7 +399,7 @@ def check_labels(y, n_samples: int, *, min_classes: int = 2) -> np.ndarray:
     classes = np.unique(y)
     if len(classes) < min_classes:
         raise ImageInputError(
-            f"y has a single class ({_plain(classes[0])!r}); a classifier needs at least 2 classes."
+            f"y has a single class ({plain(classes[0])!r}); a classifier needs at least 2 classes."
         )
     return y
 
@@ -499,11 +477,6 @@ def check_sample_weight(sample_weight, n_samples: int) -> np.ndarray | None:
             "give some images a positive weight."
         )
     return weights
-
-
-def _plain(value):
-    """A NumPy scalar as the Python value it holds, for readable messages."""
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def check_same_shape(images: np.ndarray, fitted_shape: tuple[int, ...], owner: str) -> None:
@@ -603,21 +576,10 @@ def check_same_range(images: np.ndarray, fitted_range: tuple[float, float], owne
     if (unit_at_fit and high > 2) or (
         bytes_at_fit and low >= 0 and 0 < high <= 1.5 and not np.all(images == np.round(images))
     ):
-        warnings.warn(
+        warn(
             f"{owner} was fitted on pixels in [{fitted_range[0]:.3g}, {fitted_high:.3g}] "
             f"(uint8 counts as [0, 1]) but these images range over [{low:.3g}, {high:.3g}]: "
             f"the predictions will be meaningless. Give the images as at fit, e.g. uint8 "
             f"0-255 pixels, or floats scaled the same way.",
             PixelRangeWarning,
-            stacklevel=_caller_stacklevel(),
         )
-
-
-def _caller_stacklevel() -> int:
-    """The ``stacklevel`` of the first frame outside sklimg: the user's call, however
-    deep inside sklimg the warning is raised."""
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-    frame, level = sys._getframe(1), 1
-    while frame is not None and frame.f_code.co_filename.startswith(package):
-        frame, level = frame.f_back, level + 1
-    return level

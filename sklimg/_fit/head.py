@@ -1,0 +1,160 @@
+"""The scikit-learn-head route: frozen features, computed once, and a scikit-learn
+classifier fitted on them.
+
+The features come from a classical transformer (HOG, LBP, ...: a classical backbone) or
+from a frozen deep backbone (:class:`~sklimg.features.DeepFeatures`); the head is the
+user's, or a standardised ``LogisticRegression``. The head is fitted on single-view
+features and predicts, with ``tta``, on features averaged over views, which is why the
+route keeps the extractor and the head apart rather than in one ``Pipeline``; so do
+``sample_weight`` (routed to the steps of a ``Pipeline`` head that take it) and the
+feature cache (``memory``). The route hands ``keep`` a
+:class:`~sklimg._fit.state.HeadFit`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from sklearn import get_config
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import has_fit_parameter
+
+from sklimg._cache import cached_transform
+from sklimg._fit import checks
+from sklimg._fit.run import Prepared
+from sklimg._fit.state import HeadFit, images_seen
+from sklimg.features import DeepFeatures
+from sklimg.features._deep import extractor_features, fitted_deep_features
+from sklimg.utils._introspection import takes_keyword
+from sklimg.utils._torch_utils import seeded
+
+__all__ = ["default_head", "features", "fit", "partial_fit"]
+
+
+def default_head():
+    """The scikit-learn head used when none is given: standardised logistic regression."""
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+
+
+def fit(clf, prepared: Prepared, *, keep: Callable[[HeadFit], None]) -> None:
+    """Compute the frozen features of ``prepared`` once, then fit the head on them."""
+    classes = np.unique(prepared.y)
+    checks.class_weights(clf.class_weight, classes, prepared.y)  # for the default head
+    head = clone(clf.head) if clf.head is not None else default_head()
+    fit_params = head_fit_params(head, prepared.sample_weight)
+    if clf.head is None:
+        head.set_params(logisticregression__class_weight=clf.class_weight)
+    with seeded(prepared.seed, prepared.device):
+        extractor = feature_extractor(clf, prepared)
+        head.fit(features(extractor, prepared.images, clf.memory), prepared.y, **fit_params)
+    keep(_state(classes, prepared, extractor, head))
+
+
+def partial_fit(
+    clf, prepared: Prepared, classes: np.ndarray, *, first: bool, keep: Callable[[HeadFit], None]
+) -> None:
+    """The head's ``partial_fit`` on the frozen features of ``prepared`` (the first
+    call builds the extractor; later ones reuse it and the head)."""
+    with seeded(prepared.seed, prepared.device):
+        if first:
+            extractor, head = feature_extractor(clf, prepared), clone(clf.head)
+        else:
+            extractor, head = clf.feature_extractor_, clf.head_
+        fit_params = {}
+        if prepared.sample_weight is not None:
+            if not takes_keyword(head.partial_fit, "sample_weight"):
+                raise ValueError(
+                    f"sample_weight needs a head whose partial_fit takes sample_weight; "
+                    f"{head!r} does not. Use a head that does (e.g. SGDClassifier()), or "
+                    f"head=None for a neural head."
+                )
+            fit_params["sample_weight"] = prepared.sample_weight
+        head.partial_fit(
+            features(extractor, prepared.images, clf.memory),
+            prepared.y,
+            classes=classes,
+            **fit_params,
+        )
+    if first:
+        keep(_state(classes, prepared, extractor, head))
+
+
+def _state(classes, prepared: Prepared, extractor, head) -> HeadFit:
+    return HeadFit(
+        classes=classes,
+        backbone_spec=prepared.spec,
+        **images_seen(prepared.sample),
+        feature_extractor=extractor,
+        head=head,
+    )
+
+
+def feature_extractor(clf, prepared: Prepared):
+    """The frozen extractor the head is fitted on, built for ``prepared``'s images."""
+    spec, sample = prepared.spec, prepared.sample
+    if spec.kind == "classical":
+        extractor = spec.build(in_chans=sample.shape[-1], **(clf.backbone_kwargs or {}))
+        return extractor.fit(prepared.images[:1])
+    return fitted_deep_features(
+        sample,
+        backbone=spec,
+        pretrained=clf.pretrained,
+        weights=clf.weights,
+        backbone_kwargs=clf.backbone_kwargs,
+        input_size=clf.input_size,
+        batch_size=clf.batch_size,
+        device=prepared.device,
+        memory=clf.memory,
+        num_workers=clf.num_workers,
+        random_state=prepared.seed,
+    )
+
+
+def features(extractor, images, memory, *, tta: str | None = None) -> np.ndarray:
+    """The frozen features of validated images: for a deep extractor averaged over the
+    views of ``tta`` (a head fitted on single views predicts on averaged ones), for a
+    classical one through the feature cache when ``memory`` is set."""
+    if isinstance(extractor, DeepFeatures):
+        return extractor_features(extractor, images, tta=tta)
+    return cached_transform(extractor, images, memory)
+
+
+def head_fit_params(head, sample_weight: np.ndarray | None) -> dict:
+    """``fit`` keywords giving ``sample_weight`` to a scikit-learn head: to the head,
+    or to each step of a ``Pipeline`` head that takes it (with metadata routing on,
+    through the steps' fit requests, set on this clone of the head). Raises when the
+    head (a pipeline's last step) cannot take it."""
+    if sample_weight is None:
+        return {}
+    steps = head.steps if isinstance(head, Pipeline) else [(None, head)]
+    if not _takes_sample_weight(steps[-1][1]):
+        raise ValueError(
+            f"sample_weight needs a head whose fit takes sample_weight; {steps[-1][1]!r} "
+            f"does not. Use a head that does (e.g. LogisticRegression(), SVC()), or "
+            f"head=None for a neural head."
+        )
+    takers = [
+        (name, step)
+        for name, step in steps
+        if step not in (None, "passthrough") and _takes_sample_weight(step)
+    ]
+    if isinstance(head, Pipeline) and get_config()["enable_metadata_routing"]:
+        for _, step in takers:
+            step.set_fit_request(sample_weight=True)
+        return {"sample_weight": sample_weight}
+    return {
+        "sample_weight" if name is None else f"{name}__sample_weight": sample_weight
+        for name, step in takers
+    }
+
+
+def _takes_sample_weight(estimator) -> bool:
+    """Whether ``estimator.fit`` takes ``sample_weight``, named or through ``**params``
+    (meta-estimators such as ``GridSearchCV`` pass it on)."""
+    return has_fit_parameter(estimator, "sample_weight") or (
+        not isinstance(estimator, Pipeline) and takes_keyword(estimator.fit, "sample_weight")
+    )

@@ -1,0 +1,1 @@
+"""Tests of the sklimg command, one file per command."""
