@@ -71,12 +71,14 @@ class BackboneTable(SphinxDirective):
     has_content = False
 
     def run(self) -> list[nodes.Node]:
-        from sklimg import backbones
+        from sklimg import backbones, features
         from sklimg.backbones import get_backbone, list_backbones
 
-        # Rebuild the page when a backbone module changes.
+        # Rebuild the page when a backbone module changes (the classical ones are
+        # registered by sklimg.features).
         for module in Path(backbones.__file__).parent.glob("*.py"):
             self.env.note_dependency(str(module))
+        self.env.note_dependency(str(Path(features.__file__).parent / "_backbones.py"))
 
         header = [
             "Name",
