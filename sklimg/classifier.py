@@ -51,6 +51,13 @@ def _route(clf) -> str | None:
         return None
 
 
+def _sklearn_head(clf):
+    """The scikit-learn head of a classifier on that route: fitted, given, or the
+    default one of a classical backbone."""
+    estimator = getattr(clf, "head_", clf.head)
+    return head.default_head() if estimator is None else estimator
+
+
 def _head_has(method: str):
     """An ``available_if`` check: does the classifier's head offer ``method``? A neural
     head gives probabilities only; a scikit-learn head what it has (as ``Pipeline``
@@ -59,8 +66,7 @@ def _head_has(method: str):
     def check(clf) -> bool:
         if _route(clf) != "head":
             return method == "predict_proba"
-        estimator = getattr(clf, "head_", clf.head)
-        estimator = head.default_head() if estimator is None else estimator
+        estimator = _sklearn_head(clf)
         if not hasattr(estimator, method):
             raise AttributeError(
                 f"This ImageClassifier's head {estimator!r} has no {method}; use a head that "
@@ -76,8 +82,7 @@ def _can_partial_fit(clf) -> bool:
     head only when it has ``partial_fit``."""
     if _route(clf) != "head":
         return True
-    estimator = getattr(clf, "head_", clf.head)
-    estimator = head.default_head() if estimator is None else estimator
+    estimator = _sklearn_head(clf)
     if not hasattr(estimator, "partial_fit"):
         raise AttributeError(
             f"This ImageClassifier's head {estimator!r} has no partial_fit; use a head that "
