@@ -22,6 +22,8 @@ __all__ = ["LazyImages", "is_path_sequence", "sample_images"]
 
 # Images decoded from files (or lazy views) to learn their shape and pixel statistics.
 LAZY_SAMPLE = 256
+#: About the most memory the sample of lazy images takes (at least two images).
+SAMPLE_BYTES = 2**30
 
 
 def is_path_sequence(X) -> bool:
@@ -191,6 +193,32 @@ class LazyImages:
             )
         self._file_shapes = shapes
 
+    def with_gray_as_rgb(self, *, always: bool = False) -> LazyImages:
+        """These images, with grayscale files repeated to RGB where the others are RGB.
+
+        A folder of photos often mixes the two; torchvision's ``ImageFolder`` converts
+        every file to RGB, and so does this, for files only (their headers, read by
+        :meth:`check_files`, say which are which). Files of one kind are returned as
+        they are, unless ``always`` (for a model fitted on RGB images).
+
+        Parameters
+        ----------
+        always : bool, default=False
+            Repeat grayscale files to RGB even where no file is RGB.
+
+        Returns
+        -------
+        images : LazyImages
+        """
+        shapes = self._file_shapes
+        channels = set() if shapes is None else set(shapes[:, 2].tolist())
+        if 1 not in channels or (channels != {1, 3} and not always):
+            return self
+        promoted = shapes.copy()
+        promoted[:, 2] = 3
+        # First, as decoding does it: the operations after it see RGB images.
+        return LazyImages(self.source, (gray_to_rgb, *self.ops), _file_shapes=promoted)
+
     def check_same_shape(self) -> None:
         """For files used as they are (or through operations that keep each image's
         shape, such as ``Normalize``), fail unless every file decodes to one shape,
@@ -238,6 +266,15 @@ class LazyImages:
         return image
 
 
+def gray_to_rgb(image: np.ndarray) -> np.ndarray:
+    """A grayscale ``(H, W, 1)`` image repeated to RGB; an RGB one as it is."""
+    return np.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else image
+
+
+# Every image comes out with the shape its file's header, promoted, says.
+gray_to_rgb.keeps_shape = True
+
+
 def evenly_spaced(n: int, k: int) -> np.ndarray:
     """Up to ``k`` evenly spaced positions among ``n`` images, first and last included."""
     return np.unique(np.linspace(0, n - 1, min(k, n)).astype(int))
@@ -246,12 +283,19 @@ def evenly_spaced(n: int, k: int) -> np.ndarray:
 def sample_images(images, n: int = LAZY_SAMPLE) -> np.ndarray:
     """The images before augmentation: in memory as they are; otherwise up to ``n``
     evenly spaced images decoded (float32 in [0, 1]), to learn the shape and the pixel
-    statistics."""
+    statistics: fewer for files so large that ``n`` of them would take more than
+    :data:`SAMPLE_BYTES`, but at least two."""
     if isinstance(images, LazyImages):
         images = images.without_random()
     if isinstance(images, np.ndarray):
         return images
     images.check_same_shape()  # all the files, from their headers
+    shapes = images.file_shapes
+    if shapes is not None and len(shapes):
+        # Huge images (a 9500 x 9500 file is 1 GiB as float32): fewer of them, so the
+        # sample stays near SAMPLE_BYTES and the fit's memory check can speak first.
+        largest = 4 * int(np.prod(shapes, axis=1).max())
+        n = max(2, min(n, SAMPLE_BYTES // largest))
     indices = evenly_spaced(len(images), n)
     decoded = []
     for i in indices:

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from sklimg._memory import activation_bytes, check_fits
 from sklimg._pixels import unit_float
 from sklimg._warnings import warn
 from sklimg.backbones import BackboneSpec, get_backbone, resolve_weights
@@ -264,6 +265,29 @@ def _check_layer(backbone: nn.Module, layer: str, name: str) -> None:
         )
 
 
+def _check_training_memory(name, backbone, chans, size, images, batch, frozen, device) -> None:
+    """Refuse a training whose activations will not fit (see :mod:`sklimg._memory`).
+
+    Each layer's output is kept for the backward pass, which makes gradients of the
+    same size: twice the forward outputs per image, plus the batch itself. A frozen
+    backbone runs without gradients.
+    """
+    height, width = images.shape[1:3]
+    activations = activation_bytes(backbone, chans, size, kept=not frozen)
+    if activations is None:
+        return  # the module fails on the probe: the dry run that follows says why
+    per_image = (1 if frozen else 2) * activations + 4 * height * width * chans
+    check_fits(
+        batch * per_image,
+        f"Training {name} on batches of {batch} images of {height}x{width} pixels"
+        + ("" if (height, width) == tuple(size) else f" (resized to {size[0]}x{size[1]})"),
+        "Shrink the images first, e.g. make_pipeline(Resize((224, 224)), "
+        "ImageClassifier(...)), set input_size=224 (the network sees smaller images), or "
+        "lower batch_size.",
+        device,
+    )
+
+
 def rebuild_network(architecture: dict) -> ImageNetwork:
     """An untrained network of the recorded architecture, to load saved weights into.
 
@@ -303,6 +327,9 @@ def build_backbone(
     backbone_kwargs: dict | None = None,
     input_size="auto",
     layer: str | None = None,
+    train_batch: int | None = None,
+    finetune: str = "auto",
+    device: str = "cpu",
 ) -> BuiltBackbone:
     """Build the adapter and backbone for these images, checked on two of them.
 
@@ -317,10 +344,23 @@ def build_backbone(
     layer : str or None, default=None
         Take the features from this layer of the backbone (see
         :class:`IntermediateOutput`) instead of its output.
+    train_batch : int or None, default=None
+        The batch the network will be trained on, on ``device``: when given, the
+        memory that training needs is estimated and the work refused, before any
+        image goes through the network, if it is over what is free.
+    finetune : str, default="auto"
+        The classifier's ``finetune``: a frozen backbone (``"head"``, or ``"auto"``
+        with pretrained weights) keeps no activations for a backward pass.
+    device : str, default="cpu"
 
     Returns
     -------
     built : BuiltBackbone
+
+    Raises
+    ------
+    InsufficientMemoryError
+        If training on ``train_batch`` images would need more memory than is free.
     """
     state_dict = resolve_weights(spec, pretrained=pretrained, weights=weights)
     uses_weights = state_dict is not None
@@ -334,15 +374,6 @@ def build_backbone(
             f"{channels}. Convert them, e.g. with sklimg.preprocessing.Grayscale."
         )
     net_chans = spec.in_chans or channels
-    if _already_normalised(images):
-        # e.g. a Normalize step ran before: normalising again would be wrong.
-        mean, std = np.zeros(net_chans), np.ones(net_chans)
-    elif uses_weights and spec.mean is not None:
-        mean, std = spec.mean, spec.std
-        _warn_if_not_unit_range(images, spec.name)
-    else:
-        mean, std = _channel_stats(images)
-        mean, std = np.resize(mean, net_chans), np.resize(std, net_chans)
     backbone = spec.build(
         in_chans=net_chans,
         small_input=small_input,
@@ -352,6 +383,26 @@ def build_backbone(
     if layer is not None:
         _check_layer(backbone, layer, spec.name)
         backbone = IntermediateOutput(backbone, layer)
+    if train_batch is not None:  # before any work on the images' pixels
+        _check_training_memory(
+            spec.name,
+            backbone,
+            net_chans,
+            resize_to or (height, width),
+            images,
+            train_batch,
+            finetune == "head" or (finetune == "auto" and uses_weights),
+            device,
+        )
+    if _already_normalised(images):
+        # e.g. a Normalize step ran before: normalising again would be wrong.
+        mean, std = np.zeros(net_chans), np.ones(net_chans)
+    elif uses_weights and spec.mean is not None:
+        mean, std = spec.mean, spec.std
+        _warn_if_not_unit_range(images, spec.name)
+    else:
+        mean, std = _channel_stats(images)
+        mean, std = np.resize(mean, net_chans), np.resize(std, net_chans)
     adapter = InputAdapter(mean, std, net_chans, resize_to)
     batch = torch.from_numpy(np.ascontiguousarray(images[:2].transpose(0, 3, 1, 2)))
     features = _dry_run(adapter, backbone, batch, spec.name)

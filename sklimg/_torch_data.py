@@ -23,7 +23,12 @@ the memory and traffic of float32), where the network's input adapter scales the
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
 import os
+import signal
+import threading
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import numpy as np
@@ -33,6 +38,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
 from sklimg._lazy import LazyImages
 from sklimg._pixels import mismatch_fix, unit_float
+from sklimg._warnings import warn
 from sklimg.exceptions import ImageInputError
 
 __all__ = [
@@ -41,11 +47,14 @@ __all__ = [
     "LazyImageDataset",
     "WeightedTargets",
     "default_num_workers",
+    "host_of_workers",
     "image_data_loader",
     "image_dataset",
     "images_to_tensor",
+    "interrupts_held",
     "loss_weights",
     "n_batches",
+    "worker_context",
 ]
 
 
@@ -85,14 +94,66 @@ def loss_weights(sample_weight: np.ndarray | None) -> torch.Tensor | None:
 
 
 def default_num_workers(images, num_workers: int | None) -> int:
-    """Worker processes that decode and augment ``images``: ``num_workers`` when given,
-    else ``min(4, cpu_count // 2)`` (at least 1) for lazy images, none in memory, which
-    are batched by slicing."""
+    """Worker processes that decode and augment ``images``.
+
+    None for images in memory, which are batched by slicing. For lazy images,
+    ``num_workers`` when given, else ``min(4, cpu_count // 2)`` (at least 1) in a
+    program's main thread; but none, decoding in the fit's own process, where it runs
+    beside other fits (:func:`host_of_workers`), which already share the cores
+    (within 7% of a forked worker per fit on two cores, without more busy processes
+    than cores: see ``benchmarks/parallel_search.py``). A daemonic
+    process may not start workers at all: there, a ``num_workers`` asked for decodes
+    in the process too, with a warning.
+    """
     if not isinstance(images, LazyImages):
         return 0
+    host = host_of_workers()
     if num_workers is not None:
+        if num_workers and host == _DAEMONIC:
+            warn(
+                f"num_workers={num_workers}, but this fit runs in {host}, which may not "
+                f"start DataLoader worker processes: its images are decoded in the fit's "
+                f"own process (num_workers=0)."
+            )
+            return 0
         return num_workers
+    if host is not None:
+        return 0
     return max(1, min(4, (os.cpu_count() or 2) // 2))
+
+
+_DAEMONIC = "a daemonic process"
+_LOKY = "a worker process of joblib's loky backend"
+
+
+def host_of_workers() -> str | None:
+    """Where a fit runs beside others, so that it decodes in its own process by default,
+    in words; None in a program's main process and thread.
+
+    - a daemonic process (a Dask worker, a ``multiprocessing`` pool's worker), which may
+      not have children;
+    - a worker of joblib's loky backend (``n_jobs`` in scikit-learn's searches), whose
+      workers start with the fork method (:func:`worker_context`);
+    - another process started by ``multiprocessing``, or a thread other than the main
+      one (joblib's threading backend, a ``ThreadPoolExecutor``, a Dask worker's
+      threads).
+    """
+    process = multiprocessing.current_process()
+    if process.daemon:
+        return _DAEMONIC
+    if type(process).__name__ == "LokyProcess":
+        return _LOKY
+    if multiprocessing.parent_process() is not None:
+        return "a process started by multiprocessing"
+    if threading.current_thread() is not threading.main_thread():
+        return "a thread other than the main one"
+    return None
+
+
+def worker_context() -> str | None:
+    """How DataLoader workers start here: with the fork method in a loky worker, whose
+    default start method (loky's own) cannot start them; else the default (None)."""
+    return "fork" if host_of_workers() == _LOKY else None
 
 
 class WeightedTargets(NamedTuple):
@@ -333,20 +394,30 @@ class ImageBatchLoader:
         if isinstance(self._base, ImageTensorDataset):
             keys = order.tolist()
         else:
-            epoch_seed = int(torch.randint(0, 2**31 - 1, ()))
+            # Drawn only for random operations: predicting leaves the generator alone.
+            random = self._base.images.random
+            epoch_seed = int(torch.randint(0, 2**31 - 1, ())) if random else 0
             keys = [(int(i), epoch_seed) for i in order]
         return [keys[b * self.batch_size : (b + 1) * self.batch_size] for b in range(len(self))]
 
     def _iter_lazy(self):
-        loader = DataLoader(
+        loader = _WorkerLoader(
             self._base,
             batch_sampler=self.key_batches(),
             num_workers=self.num_workers,
             collate_fn=_collate,
             pin_memory=self.pin_memory,
+            multiprocessing_context=worker_context() if self.num_workers else None,
         )
-        for batch in loader:
-            yield self._checked(batch)
+        batches = iter(loader)
+        try:
+            for batch in batches:
+                yield self._checked(batch)
+        finally:
+            # Workers of an epoch cut short stop here rather than in the iterator's
+            # __del__, where Python ignores exceptions: Ctrl-C then would be lost.
+            with interrupts_held():
+                del batches
 
     def _checked(self, batch):
         if isinstance(batch, _Failed):
@@ -360,6 +431,65 @@ class ImageBatchLoader:
                 f"resizing step, e.g. sklimg.preprocessing.Resize, before the classifier."
             )
         return batch
+
+
+@contextlib.contextmanager
+def interrupts_held() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) during the block and raise it after, never losing it.
+
+    Starting DataLoader workers forks the process, and Python runs fork hooks (the
+    ``logging`` module's among them) and ``__del__`` methods where an exception is
+    printed as "Exception ignored" and dropped: a ``KeyboardInterrupt`` arriving then
+    was lost, and training ran on. Held here, it is raised as soon as the block ends.
+    Outside the main thread, or when SIGINT is ignored or handled outside Python, the
+    block runs as it is.
+
+    Examples
+    --------
+    >>> import signal
+    >>> from sklimg._torch_data import interrupts_held
+    >>> _ = signal.signal(signal.SIGINT, signal.default_int_handler)  # Python's own
+    >>> try:
+    ...     with interrupts_held():
+    ...         signal.raise_signal(signal.SIGINT)
+    ...         print("the block ends first")
+    ... except KeyboardInterrupt:
+    ...     print("then Ctrl-C is raised")
+    the block ends first
+    then Ctrl-C is raised
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or previous in (
+        signal.SIG_IGN,
+        None,
+    ):
+        yield
+        return
+    held = []
+    signal.signal(signal.SIGINT, lambda signum, frame: held.append(frame))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if held:
+            if callable(previous):
+                previous(signal.SIGINT, held[0])  # Python's default: KeyboardInterrupt
+            else:  # SIG_DFL: the default action, ending the process
+                signal.raise_signal(signal.SIGINT)
+
+
+class _WorkerLoader(DataLoader):
+    """A ``DataLoader`` whose workers start with Ctrl-C held (:func:`interrupts_held`)
+    and that leaves torch's global generator alone: a DataLoader draws its workers'
+    base seed from it on every iteration, predictions included, which would change
+    the caller's random state (sklimg seeds every random operation per image)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, generator=torch.Generator(), **kwargs)
+
+    def __iter__(self):
+        with interrupts_held():
+            return super().__iter__()
 
 
 class _EpochBatches(Sampler):
@@ -407,10 +537,12 @@ def image_data_loader(dataset, **kwargs) -> DataLoader:
     """
     loader = ImageBatchLoader(dataset, **kwargs)
     lazy = not isinstance(loader._base, ImageTensorDataset)
-    return DataLoader(
+    workers = loader.num_workers if lazy else 0
+    return _WorkerLoader(
         loader._base,
         batch_sampler=_EpochBatches(loader),
-        num_workers=loader.num_workers if lazy else 0,
+        num_workers=workers,
         collate_fn=_CheckedCollate(loader),
         pin_memory=loader.pin_memory and lazy,
+        multiprocessing_context=worker_context() if workers else None,
     )

@@ -253,7 +253,9 @@ class ImageClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     num_workers : int or None, default=None
         DataLoader worker processes that decode files and augment images. ``None``:
         ``min(4, cpu_count // 2)`` (at least 1) for files or augmentation, none for
-        arrays held in memory, which are batched by slicing.
+        arrays held in memory, which are batched by slicing; and none, decoding in the
+        fit's own process, where the fit runs beside others (in a loky, Dask or
+        multiprocessing worker, or a thread).
     amp : bool, default=False
         Mixed precision (bfloat16 autocast) on CUDA; needs a CUDA device.
     compile : bool, default=False
@@ -606,6 +608,8 @@ class ImageClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         checks.check_tta(self, self.backbone_spec_)
         images = as_images(X, image_shape=self.image_shape)
+        if isinstance(images, LazyImages) and self.input_shape_[-1] == 3:
+            images = images.with_gray_as_rgb(always=True)  # a grayscale photo
         sample = sample_images(images, 1)
         check_same_shape(sample, self.input_shape_, type(self).__name__)
         check_same_range(sample, self.pixel_range_, type(self).__name__)

@@ -461,8 +461,10 @@ def load_image_folder(
     ------
     ImageInputError
         If ``root`` does not exist or is not a folder, holds no class folders (empty,
-        or images directly in it), holds images beside the class folders, or if a
-        class folder holds no images.
+        or images directly in it), holds images beside the class folders, if a class
+        folder holds no images, or if ``root`` is one level above the class folders:
+        it holds dataset splits (``train/``, ``val/``, ``test/``, ...) that hold
+        class folders, or a single folder that holds them.
 
     Examples
     --------
@@ -512,6 +514,8 @@ def load_image_folder(
             f"move them into their class folders, or elsewhere."
         )
 
+    _check_not_one_level_up(root, class_dirs, is_image)
+
     paths, labels, empty = [], [], []
     for class_dir in class_dirs:
         found = []
@@ -531,3 +535,44 @@ def load_image_folder(
             f"folders, or pass extensions=... to count other files."
         )
     return np.array(paths, dtype=str), np.array(labels, dtype=str)
+
+
+# Folder names of dataset splits (train/, val/, test/ ...), compared in lower case.
+_SPLIT_NAMES = frozenset(
+    {"train", "training", "val", "valid", "validation", "dev", "test", "testing", "eval"}
+)
+
+
+def _check_not_one_level_up(root, class_dirs: list, is_image) -> None:
+    """Refuse a folder one level above the class folders, whose subfolder names would
+    become the classes: a dataset split into train/ and test/ (classes 'test' and
+    'train'), or the class folders wrapped in one more folder (a single class)."""
+
+    def subfolders(entry) -> list[str]:
+        with os.scandir(entry.path) as inside:
+            return sorted(e.name for e in inside if _visible(e) and e.is_dir())
+
+    def holds_images(entry) -> bool:
+        with os.scandir(entry.path) as inside:
+            return any(e.is_file() and is_image(e.name) for e in inside if _visible(e))
+
+    names = [entry.name for entry in class_dirs]
+    if all(name.lower() in _SPLIT_NAMES for name in names):
+        nested = {entry.name: subfolders(entry) for entry in class_dirs}
+        if all(nested.values()):
+            first = next((n for n in names if n.lower() in ("train", "training")), names[0])
+            raise ImageInputError(
+                f"Image folder {str(root)!r} holds the splits {names} of a dataset, each "
+                f"with class folders (e.g. {first}/{nested[first][0]}), so the classes "
+                f"would be the split names. Pass one split's folder, e.g. "
+                f"{os.path.join(str(root), first)!r}, and keep the others for evaluation."
+            )
+    if len(class_dirs) == 1 and not holds_images(class_dirs[0]):
+        inner = subfolders(class_dirs[0])
+        if len(inner) >= 2:
+            deeper = os.path.join(str(root), names[0])
+            shown = ", ".join(map(repr, inner[:5])) + (", ..." if len(inner) > 5 else "")
+            raise ImageInputError(
+                f"Image folder {str(root)!r} holds a single folder, {names[0]!r}, whose "
+                f"subfolders ({shown}) look like the classes. Pass {deeper!r} instead."
+            )

@@ -8,9 +8,11 @@ expected and how to fix it.
 from sklearn.exceptions import NotFittedError
 
 __all__ = [
+    "CheckpointError",
     "DeviceError",
     "ImageDtypeError",
     "ImageInputError",
+    "InsufficientMemoryError",
     "ModelFileError",
     "NotFittedError",
     "PixelRangeWarning",
@@ -67,6 +69,17 @@ class ModelFileError(ValueError):
 
 class TrainingDivergedError(FloatingPointError):
     """The training loss became NaN or infinite; the last good weights are kept."""
+
+
+class CheckpointError(OSError):
+    """A checkpoint could not be written (a full disk, a folder that went away); the
+    classifier keeps the weights of the last complete epoch and no partial file is
+    left."""
+
+
+class InsufficientMemoryError(MemoryError):
+    """Work refused before it starts because its estimate is over the free memory
+    (e.g. training on very large images); the message says how to shrink it."""
 
 
 class VersionMismatchWarning(UserWarning):

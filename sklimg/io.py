@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from sklimg._files import special_file_kind
 from sklimg.exceptions import ImageInputError
 
 __all__ = ["DEFAULT_MAX_PIXELS", "check_image_file", "decoded_shape", "read_image"]
@@ -75,8 +76,9 @@ def read_image(
     Raises
     ------
     ImageInputError
-        If the file is missing, a directory, not an image, truncated or corrupt, or
-        larger than ``max_pixels``; the message names the file.
+        If the file is missing, a directory, a named pipe, socket or device, not an
+        image, truncated or corrupt, holds NaN or infinite pixels (floating point
+        files), or is larger than ``max_pixels``; the message names the file.
 
     See Also
     --------
@@ -122,8 +124,8 @@ def check_image_file(
     Raises
     ------
     ImageInputError
-        If the file is missing, a directory, not an image, or larger than
-        ``max_pixels``; the message names it.
+        If the file is missing, a directory, a named pipe, socket or device, not an
+        image, or larger than ``max_pixels``; the message names it.
 
     Examples
     --------
@@ -244,10 +246,18 @@ def _check_max_pixels(max_pixels) -> None:
 def _check_path(path) -> str:
     """The path's repr for messages, after checking it names an existing file."""
     name = repr(os.fspath(path))
-    if Path(path).is_dir():
+    kind = special_file_kind(path)
+    if kind == "a folder":
         raise ImageInputError(
             f"{name} is a directory, not an image file. Pass the files inside it, e.g. "
             f"sorted(pathlib.Path({name}).glob('*.png'))."
+        )
+    if kind is not None:
+        # Opening a named pipe waits for a writer, and a device never ends: refused
+        # before open, so that a stray pipe in a folder cannot hang a fit.
+        raise ImageInputError(
+            f"{name} is {kind}, not a regular image file; reading it could block or "
+            f"never end. Remove it from the list or folder, or copy the image to a file."
         )
     if not Path(path).exists():
         raise ImageInputError(
@@ -282,7 +292,16 @@ def _to_array(img: Image.Image, name: str) -> np.ndarray:
             )
         return (array.astype(np.float32) / np.float32(65535))[..., np.newaxis]
     if img.mode == "F":
-        return np.asarray(img, dtype=np.float32)[..., np.newaxis]
+        array = np.asarray(img, dtype=np.float32)
+        if not np.isfinite(array).all():
+            # The same refusal as for arrays: NaN would flow silently into predictions.
+            bad = int(np.size(array) - np.isfinite(array).sum())
+            raise ImageInputError(
+                f"Image file {name} holds {bad:,} NaN or infinite pixels (of "
+                f"{array.size:,}); sklimg needs finite pixel values. Repair the file "
+                f"(e.g. np.nan_to_num on its pixels) or remove it from the list."
+            )
+        return array[..., np.newaxis]
     if img.mode in _ALPHA_MODES or "transparency" in img.info:
         return _composite_on_white(np.asarray(img.convert("LA" if gray else "RGBA")))
     array = np.asarray(img.convert("L" if gray else "RGB"))

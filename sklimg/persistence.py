@@ -28,13 +28,14 @@ import zipfile
 from pathlib import Path, PurePath
 
 import numpy as np
+import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
-from sklimg._files import atomic_write
+from sklimg._files import atomic_write, special_file_kind, unwritable_reason
 from sklimg._fit import checks, neural
 from sklimg._fit.run import route_of
 from sklimg._fit.state import NeuralFit
@@ -58,6 +59,9 @@ _LABEL_TYPES = {"int": int, "str": str, "float": float, "bool": bool}
 _CLASS_DTYPE_KINDS = "biufUO"  # numpy kinds of labels: bool, ints, floats, str, object
 # Marks a parameter value JSON has no type for, e.g. {"__sklimg_type__": "path", ...}.
 _TAG = "__sklimg_type__"
+# Limits on what a model file's members may declare (see _check_member_sizes).
+_MAX_CONFIG_BYTES = 64 * 2**20
+_MAX_INFLATION = 4
 
 
 def save(model, path: str | os.PathLike, *, metadata: dict | None = None) -> Path:
@@ -232,9 +236,11 @@ def load(path: str | os.PathLike, *, device: str = "auto"):
     Raises
     ------
     ModelFileError
-        If the file does not exist, is a folder, is not an sklimg model, was modified,
-        damaged or truncated, has an unknown format version, or names a backbone or
-        parameter sklimg does not know.
+        If the file does not exist, is a folder, a named pipe, socket or device, is
+        not an sklimg model, was modified, damaged or truncated, declares members
+        larger than the file can hold (a zip bomb), has an unknown format version,
+        names a backbone or parameter sklimg does not know, or holds weights that are
+        not finite or do not match its class list.
     TypeError
         If ``path`` is not a str or path-like.
 
@@ -255,10 +261,16 @@ def load(path: str | os.PathLike, *, device: str = "auto"):
     (3,)
     """
     path = _file_path(path)
-    if path.is_dir():
+    kind = special_file_kind(path)
+    if kind == "a folder":
         raise ModelFileError(
             f"{str(path)!r} is a folder, not a model file; pass the path of a file written "
             f"by sklimg.save, e.g. {str(path / 'model.sklimg')!r}."
+        )
+    if kind is not None:  # a pipe blocks in open and /dev/zero never ends
+        raise ModelFileError(
+            f"{str(path)!r} is {kind}, not a model file; reading it could block or never "
+            f"end. Pass the path of a file written by sklimg.save."
         )
     resolved = resolve_device(device)
     try:
@@ -270,6 +282,7 @@ def load(path: str | os.PathLike, *, device: str = "auto"):
                     f"expected {[_CONFIG, _WEIGHTS]}. Models saved with joblib.dump load "
                     f"with joblib.load (only from sources you trust)."
                 )
+            _check_member_sizes(archive, path)
             raw_config = archive.read(_CONFIG)
             weights = archive.read(_WEIGHTS)
     except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile) as exc:
@@ -320,6 +333,47 @@ def load(path: str | os.PathLike, *, device: str = "auto"):
     return model
 
 
+def _check_member_sizes(archive: zipfile.ZipFile, path: Path) -> None:
+    """Refuse, before reading them, members larger than such a file can hold.
+
+    :func:`save` stores both members uncompressed, so their sizes add up to the file's.
+    A compressed member (a file zipped again by another tool) may inflate by
+    :data:`_MAX_INFLATION` at most: a few megabytes that declare gigabytes (a zip bomb)
+    are refused at once instead of filling the memory. Reading stops at the declared
+    size, so a member cannot hold more than it declares either.
+    """
+    size = os.stat(path).st_size
+    for info in archive.infolist():
+        limit = _MAX_CONFIG_BYTES if info.filename == _CONFIG else None
+        stored = info.compress_type == zipfile.ZIP_STORED
+        if limit is None:
+            limit = size if stored else _MAX_INFLATION * max(info.compress_size, 1)
+        if info.file_size > limit or (stored and info.file_size != info.compress_size):
+            raise ModelFileError(
+                f"{str(path)!r}: its member {info.filename} declares {info.file_size:,} "
+                f"bytes, more than a {size:,}-byte sklimg model file can hold (a damaged "
+                f"file, or a zip bomb); it was not read. Save models with sklimg.save."
+            )
+
+
+def _check_weights(network, n_classes: int, path: Path) -> None:
+    """Refuse weights that would predict nonsense: non-finite values, or an output
+    layer of another size than the class list."""
+    for name, tensor in network.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ModelFileError(
+                f"{str(path)!r}: its weights {name!r} hold NaN or infinite values, so the "
+                f"model would predict NaN. Save the model again from a good fit (a "
+                f"diverged fit keeps its last good weights)."
+            )
+    outputs = network.architecture.get("n_classes")
+    if outputs != n_classes:
+        raise ModelFileError(
+            f"{str(path)!r}: its network has {outputs} outputs but it lists {n_classes} "
+            f"classes; the file was not written by sklimg.save or was edited."
+        )
+
+
 def _digest(config: dict, weights: bytes) -> str:
     """SHA-256 of the configuration, without the digest itself, and of the weights."""
     body = {key: value for key, value in config.items() if key != "sha256"}
@@ -359,6 +413,7 @@ def _rebuild(config: dict, weights: bytes, path: Path, device: str):
         classes = np.array(labels, dtype=config["classes_dtype"])
         if classes.tolist() != labels:  # e.g. 300 as int8, or "cat" as <U1
             raise ValueError(f"the classes {labels} do not fit dtype {classes.dtype}")
+        _check_weights(network, len(classes), path)
         fitted = config["fitted"]
         height, width, channels = (int(s) for s in fitted["input_shape_"])
         input_size = tuple(int(s) for s in fitted["input_size_"])
@@ -425,8 +480,12 @@ def check_save_path(given: str | os.PathLike, *, option: str = "path") -> Path:
     ------
     TypeError
         If ``given`` is not a str or path-like.
-    IsADirectoryError, FileNotFoundError, NotADirectoryError
-        If it is a folder, or its folder does not exist or is a file.
+    IsADirectoryError, FileNotFoundError, NotADirectoryError, FileExistsError
+        If it is a folder, or its folder does not exist or is a file, or it is a
+        named pipe, socket or device.
+    PermissionError
+        If no file can be created in its folder (permissions, a read-only file
+        system).
     """
     path = _file_path(given)
     given = os.fspath(given)
@@ -446,6 +505,17 @@ def check_save_path(given: str | os.PathLike, *, option: str = "path") -> Path:
     if not folder.is_dir():
         raise NotADirectoryError(
             f"Cannot save to {str(path)!r}: {str(folder)!r} is not a folder but a file."
+        )
+    kind = special_file_kind(path)
+    if kind is not None:  # a pipe or device under that name is not replaced by a model
+        raise FileExistsError(
+            f"Cannot save to {str(path)!r}: it is {kind}, not a file. Choose another {option}."
+        )
+    reason = unwritable_reason(folder)
+    if reason is not None:
+        raise PermissionError(
+            f"Cannot save to {str(path)!r}: no file can be created in {str(folder)!r} "
+            f"({reason}). Choose another {option} in a folder you can write to."
         )
     return path
 

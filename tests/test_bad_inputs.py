@@ -92,7 +92,7 @@ CASES = [
     ("LBFGS with weight decay", fit(optimizer=torch.optim.LBFGS), ValueError,
      "LBFGS has no weight_decay; set weight_decay=0"),
     ("checkpoint_dir is a file", lambda: fit(checkpoint_dir=TEXT_FILE)(), ValueError,
-     "cannot be a folder: .* is a file"),
+     "cannot hold checkpoints: .* is a file"),
     ("memory is a file", lambda: fit(memory=TEXT_FILE)(), ValueError, "is a file; pass a folder"),
     # --- predicting
     ("predict before fit", lambda: ImageClassifier().predict(IMAGES), NotFitted, "fit"),

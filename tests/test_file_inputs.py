@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
@@ -15,7 +16,7 @@ import sklimg._fit.neural
 import sklimg._lazy
 from sklimg import ImageClassifier
 from sklimg.exceptions import ImageInputError
-from sklimg.preprocessing import LazyImages, Normalize, ToRGB
+from sklimg.preprocessing import LazyImages, Normalize, Resize
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = dict(backbone="test_cnn", max_epochs=2, random_state=0)
@@ -45,6 +46,18 @@ def test_paths_train_like_the_pixels(digit_files):
         from_files.predict_proba(paths), from_pixels.predict_proba(pixels), atol=0.05
     )
     assert from_files.score(list(map(Path, paths)), y) == from_files.score(pixels, y)
+
+
+def test_fitting_and_predicting_files_leave_the_global_random_state_alone(digit_files):
+    """Predictions drew an epoch seed and DataLoader base seeds from torch's global
+    generator, changing the caller's random numbers."""
+    paths, y, _ = digit_files
+    torch.manual_seed(7)
+    state = torch.get_rng_state()
+    clf = ImageClassifier(**FAST, augment="light").fit(paths, y)
+    clf.predict_proba(paths)
+    clf.score(paths, y)
+    assert torch.equal(torch.get_rng_state(), state)
 
 
 class _RecordProcess:
@@ -156,12 +169,33 @@ def test_images_of_different_sizes_need_a_resize(tmp_path):
         paths.append(str(path))
     with pytest.raises(ImageInputError, match=r"differ in shape.*same size .*Resize"):
         ImageClassifier(**FAST).fit(paths, [0, 1, 0, 1])
-    # Grayscale and colour files of one size: the fix is ToRGB, not a resize.
-    Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8)).save(paths[2])
-    with pytest.raises(
-        ImageInputError, match=r"same channels \(ToRGB or Grayscale\).*ToRGB\(\), I"
-    ):
+    # Files of several sizes and channels: the error names the size, which a Resize
+    # fixes; the channels need nothing (below).
+    Image.fromarray(np.zeros((12, 12, 3), dtype=np.uint8)).save(paths[2])
+    with pytest.raises(ImageInputError, match=r"same size with .*Resize\(\(64, 64\)\), I"):
         ImageClassifier(**FAST).fit(paths, [0, 1, 0, 1])
+
+
+def test_a_folder_of_grayscale_and_colour_photos_trains_on_rgb(tmp_path):
+    """As torchvision's ImageFolder converts every file to RGB: grayscale files among
+    colour ones are repeated to three channels, from Python as from the command line,
+    and through preprocessing steps too."""
+    rng = np.random.default_rng(0)
+    paths, y = [], []
+    for i in range(12):
+        pixels = rng.integers(0, 256, (8, 8), dtype=np.uint8)
+        image = Image.fromarray(pixels) if i % 3 else Image.fromarray(np.stack([pixels] * 3, -1))
+        paths.append(str(tmp_path / f"{i}.png"))
+        image.save(paths[-1])
+        y.append(i % 2)
+    clf = ImageClassifier(**FAST).fit(paths, y)
+    assert clf.input_shape_ == (8, 8, 3)
+    gray = np.asarray(Image.open(paths[1]))
+    np.testing.assert_allclose(
+        clf.predict_proba(paths[1:2]), clf.predict_proba(np.stack([gray] * 3, -1)[None])
+    )
+    for step in (Normalize("imagenet"), Resize(6)):
+        assert make_pipeline(step, ImageClassifier(**FAST)).fit(paths, y)[-1].input_shape_[-1] == 3
 
 
 def test_predict_checks_the_size_of_files(digit_files, tmp_path):
@@ -187,7 +221,7 @@ def test_a_file_of_another_shape_fails_before_training_wherever_it_is(tmp_path, 
         paths.append(str(path))
     sampled = set(sklimg._lazy.evenly_spaced(600, sklimg._lazy.LAZY_SAMPLE).tolist())
     odd = next(i for i in range(600) if i not in sampled)
-    Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8)).save(paths[odd])
+    Image.fromarray(np.zeros((8, 9), dtype=np.uint8)).save(paths[odd])
     y = np.arange(600) % 2
     trained = []
     monkeypatch.setattr(sklimg._fit.neural, "_train", lambda *a, **k: trained.append(1))
@@ -195,14 +229,14 @@ def test_a_file_of_another_shape_fails_before_training_wherever_it_is(tmp_path, 
     with pytest.raises(
         ImageInputError,
         match=rf"2 shapes among 600 files\): '.*000.png' is \(8, 8, 1\) but "
-        rf"'.*{odd:03d}.png' is \(8, 8, 3\).*ToRGB",
+        rf"'.*{odd:03d}.png' is \(8, 9, 1\).*Resize",
     ):
         clf.fit(paths, y)
     assert not trained and not hasattr(clf, "classes_")
     # Through a step that keeps each image's shape, too (not through a Resize).
-    with pytest.raises(ImageInputError, match=rf"'.*{odd:03d}.png' is \(8, 8, 3\)"):
-        make_pipeline(Normalize("imagenet"), ImageClassifier(**FAST)).fit(paths, y)
-    make_pipeline(ToRGB(), ImageClassifier(**FAST)).fit(paths, y)
+    with pytest.raises(ImageInputError, match=rf"'.*{odd:03d}.png' is \(8, 9, 1\)"):
+        make_pipeline(Normalize("fit"), ImageClassifier(**FAST)).fit(paths, y)
+    make_pipeline(Resize(8), ImageClassifier(**FAST)).fit(paths, y)
     assert trained
 
 

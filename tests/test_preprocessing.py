@@ -334,9 +334,17 @@ def test_load_images_lazy_and_eager(tmp_path):
 
 
 def test_load_images_of_different_sizes_eagerly_gives_a_list(tmp_path):
-    paths = _write(tmp_path, [np.zeros((4, 6), np.uint8), np.zeros((3, 3, 3), np.uint8)])
+    paths = _write(tmp_path, [np.zeros((4, 6), np.uint8), np.zeros((3, 3), np.uint8)])
     images = LoadImages(lazy=False).fit_transform(paths)
-    assert isinstance(images, list) and [i.shape for i in images] == [(4, 6, 1), (3, 3, 3)]
+    assert isinstance(images, list) and [i.shape for i in images] == [(4, 6, 1), (3, 3, 1)]
+
+
+def test_load_images_promotes_grayscale_files_among_colour_ones(tmp_path):
+    gray = RNG.integers(0, 256, (4, 6), dtype=np.uint8)
+    paths = _write(tmp_path, [gray, np.zeros((3, 3, 3), np.uint8)])
+    images = LoadImages(lazy=False).fit_transform(paths)
+    assert [i.shape for i in images] == [(4, 6, 3), (3, 3, 3)]
+    assert_array_equal(images[0], np.repeat(gray[..., None], 3, axis=2))
 
 
 def test_load_images_passes_arrays_and_lazy_images_through():
@@ -409,10 +417,10 @@ def test_lazy_batch_route_equals_vectorised_route():
     assert_allclose(np.asarray(list(lazy)), eager, rtol=1e-6, atol=1e-6)
 
 
-def test_normalize_fit_on_lazy_images_with_mixed_channels_fails(tmp_path):
+def test_normalize_fits_lazy_grayscale_and_colour_files_as_colour(tmp_path):
     paths = _mixed_files(tmp_path)[:2]  # gray then RGB
-    with pytest.raises(ImageInputError, match="Image 1 has 3 channels .* before it have 1"):
-        Normalize().fit(LoadImages().fit_transform(paths))
+    normalize = Normalize().fit(LoadImages().fit_transform(paths))
+    assert normalize.mean_.shape == (3,)
 
 
 # ------------------------------------------------------------------ scikit-learn API

@@ -99,3 +99,63 @@ def test_file_batches_stay_uint8_until_the_device(tmp_path):
     assert batch.dtype == torch.float32
     torch.testing.assert_close(batch[0], batch[1], atol=1e-6, rtol=0)
     torch.testing.assert_close(batch[0], unit_float(torch.from_numpy(pixels[:1])))
+
+
+def _workers_here(num_workers=None):
+    """What a fit would choose here, for image files: (workers, host)."""
+    from sklimg._torch_data import default_num_workers, host_of_workers
+    from sklimg.preprocessing import LazyImages
+
+    return default_num_workers(LazyImages(["any.png"]), num_workers), host_of_workers()
+
+
+def _workers_asked_for():
+    """(workers, warning) where two are asked for, the warning recorded."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        workers, _ = _workers_here(2)
+    return workers, " ".join(str(w.message) for w in caught)
+
+
+def _workers_started() -> int:
+    """Images batched through a DataLoader worker process started here."""
+    from sklimg._torch_data import LazyImageDataset
+    from sklimg.preprocessing import LazyImages
+
+    lazy = LazyImageDataset(LazyImages(list(np.zeros((8, 2, 2, 1), np.uint8))))
+    loader = ImageBatchLoader(lazy, batch_size=4, num_workers=1)
+    return sum(len(batch) for batch, _ in loader)
+
+
+def test_workers_are_started_only_where_the_host_allows_them():
+    """DataLoader worker processes in a program's main thread; elsewhere the fit decodes
+    in its own process: a Dask worker or a multiprocessing pool may not have children,
+    joblib's loky workers cannot fork them, and parallel threads share the cores."""
+    import multiprocessing
+
+    from joblib import Parallel, delayed
+
+    from sklimg._torch_data import default_num_workers
+
+    workers, host = _workers_here()
+    assert workers >= 1 and host is None
+    assert default_num_workers(np.zeros((2, 4, 4, 1), np.uint8), None) == 0  # in memory
+    assert Parallel(n_jobs=2)(delayed(_workers_here)() for _ in range(2))[0] == (
+        0,
+        "a worker process of joblib's loky backend",
+    )
+    # Asked for: started there (with the fork method), as _workers_started shows.
+    assert Parallel(n_jobs=2)(delayed(_workers_here)(2) for _ in range(2))[0][0] == 2
+    assert Parallel(n_jobs=2)(delayed(_workers_started)() for _ in range(2))[0] == 8
+    threaded = Parallel(n_jobs=2, prefer="threads")(delayed(_workers_here)() for _ in range(2))
+    assert threaded[0] == (0, "a thread other than the main one")
+    assert (
+        Parallel(n_jobs=2, prefer="threads")(delayed(_workers_here)(2) for _ in range(2))[0][0] == 2
+    )  # a thread may start them when asked
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.apply(_workers_here) == (0, "a daemonic process")
+        # Asked for, but impossible there: decoded in the process, with a warning.
+        workers, warned = pool.apply(_workers_asked_for)
+        assert workers == 0 and "which may not start DataLoader worker processes" in warned

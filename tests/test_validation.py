@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from sklearn.exceptions import DataConversionWarning
 
 from sklimg.exceptions import ImageDtypeError, ImageInputError
 from sklimg.utils.validation import check_images, check_labels, check_same_shape
@@ -100,7 +101,8 @@ def test_bad_labels(y, match):
 
 
 def test_labels_ok():
-    assert list(check_labels([[1], [2], [1]], 3)) == [1, 2, 1]  # column vector accepted
+    with pytest.warns(DataConversionWarning, match="A column-vector y was passed"):
+        assert list(check_labels([[1], [2], [1]], 3)) == [1, 2, 1]  # as scikit-learn does
     assert list(check_labels(["b", "a", "b"], 3)) == ["b", "a", "b"]
 
 
@@ -113,3 +115,29 @@ def test_check_same_shape():
         ImageInputError, match=r"height x width \(16, 16\) but X has \(8, 8\).*Resize"
     ):
         check_same_shape(images, (16, 16, 3), "Clf")
+
+
+def test_containers_of_images_are_taken_like_lists(tmp_path):
+    """A pandas Series of arrays, an object array of equal-shaped images and a
+    one-column DataFrame of paths are what they hold, as lists of them are."""
+    pd = pytest.importorskip("pandas")
+    from PIL import Image
+
+    from sklimg.preprocessing import LazyImages
+    from sklimg.utils.validation import as_images
+
+    images = [np.full((4, 4), i, dtype=np.uint8) for i in range(3)]
+    expected = check_images(images)
+    objects = np.empty(3, dtype=object)
+    objects[:] = images
+    for X in (pd.Series(images), objects, pd.DataFrame({"image": images})):
+        np.testing.assert_array_equal(as_images(X), expected)
+    paths = []
+    for i, image in enumerate(images):
+        paths.append(str(tmp_path / f"{i}.png"))
+        Image.fromarray(image).save(paths[-1])
+    frame = pd.DataFrame({"path": paths, "label": [0, 1, 0]})
+    lazy = as_images(frame[["path"]])
+    assert isinstance(lazy, LazyImages) and list(lazy.source) == paths
+    # A one-column table of numbers stays a table: one flattened image per row.
+    assert as_images(pd.DataFrame({"pixel": [0.5, 0.25]})).shape == (2, 1, 1, 1)

@@ -11,10 +11,8 @@ out").
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping
 from numbers import Integral, Real
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,6 +21,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from skorch.callbacks import Callback, EpochScoring
 
 from sklimg._cache import resolve_memory
+from sklimg._files import unwritable_reason
 from sklimg._statements import DataRefusal, Refusal, SettingWarning
 from sklimg._tta import check_tta as check_tta_policy
 from sklimg._warnings import warn
@@ -243,17 +242,11 @@ def check_callbacks(callbacks) -> None:
 
 def _check_writable_folder(folder) -> None:
     """Checked, not created: the training guard creates it when it first writes."""
-    path = Path(folder).absolute()
-    existing = next(p for p in (path, *path.parents) if p.exists())
-    if not existing.is_dir():
+    reason = unwritable_reason(folder)
+    if reason is not None:
         raise ValueError(
-            f"checkpoint_dir={str(folder)!r} cannot be a folder: {str(existing)!r} is a "
-            f"file. Pass a folder you can write to."
-        )
-    if not os.access(existing, os.W_OK):
-        raise ValueError(
-            f"checkpoint_dir={str(folder)!r} is not writable (in {str(existing)!r}); pass "
-            f"a folder you can write to."
+            f"checkpoint_dir={str(folder)!r} cannot hold checkpoints: {reason}. Pass a "
+            f"folder you can write to."
         )
 
 

@@ -39,7 +39,12 @@ from sklimg._training.callbacks import weight_average
 from sklimg._training.net import bare_module, net_device
 from sklimg._training.plan import TrainingPlan, build_net
 from sklimg._warnings import warn
-from sklimg.exceptions import ImageInputError, TrainingDivergedError, TrainingInterruptedWarning
+from sklimg.exceptions import (
+    CheckpointError,
+    ImageInputError,
+    TrainingDivergedError,
+    TrainingInterruptedWarning,
+)
 from sklimg.features._deep import features_of
 from sklimg.utils._torch_utils import seeded
 
@@ -74,15 +79,20 @@ class Network(NamedTuple):
 
 
 # --------------------------------------------------------------------- the network
-def new_network(clf, spec, sample: np.ndarray, device: str, n_classes: int) -> Network:
-    """A new network for ``spec``, the backbone frozen where ``finetune`` says."""
+def new_network(clf, prepared: Prepared, n_classes: int) -> Network:
+    """A new network for the prepared fit's backbone, frozen where ``finetune`` says;
+    refused before it sees an image if training it would not fit in memory."""
+    spec, device = prepared.spec, prepared.device
     built = build_backbone(
         spec,
-        sample,
+        prepared.sample,
         pretrained=clf.pretrained,
         weights=clf.weights,
         backbone_kwargs=clf.backbone_kwargs,
         input_size=clf.input_size,
+        train_batch=min(clf.batch_size, len(prepared.images)),
+        finetune=clf.finetune,
+        device=device,
     )
     network = built.network(n_classes)
     finetune = clf.finetune
@@ -252,11 +262,7 @@ def fit(clf, prepared: Prepared, *, continuing: bool, keep: Callable[[NeuralFit]
     data = training_data(clf, prepared, classes)
     checks.check_validation_split(data.y_encoded, len(classes), fraction)
     with seeded(prepared.seed, prepared.device):
-        chosen = (
-            fitted_network(clf)
-            if continuing
-            else new_network(clf, prepared.spec, prepared.sample, prepared.device, len(classes))
-        )
+        chosen = fitted_network(clf) if continuing else new_network(clf, prepared, len(classes))
         module, dataset = trained_module(clf, chosen, data, prepared.device)
         checkpoint = None
         if not continuing and clf.warm_start and clf.checkpoint_dir is not None:
@@ -335,9 +341,7 @@ def partial_fit(
             _train(net, data.dataset, data.y_encoded, net.module_, fitted, keep, epochs=1)
             return
         chosen = (
-            fitted_network(clf)
-            if net is not None
-            else new_network(clf, prepared.spec, prepared.sample, prepared.device, len(classes))
+            fitted_network(clf) if net is not None else new_network(clf, prepared, len(classes))
         )
         plan = training_plan(
             clf,
@@ -427,7 +431,7 @@ def _train(
             net.fit(dataset, y_encoded)
         else:
             net.partial_fit(dataset, y_encoded, epochs=epochs)
-    except TrainingDivergedError:
+    except (TrainingDivergedError, CheckpointError):
         keep(kept())  # with the last good weights
         raise
     except ImageInputError as exc:
@@ -513,7 +517,7 @@ def range_test_net(clf, prepared: Prepared):
     Call it where ``prepared.seed`` seeds torch, as the test's steps need."""
     classes = np.unique(prepared.y)
     data = training_data(clf, prepared, classes)
-    chosen = new_network(clf, prepared.spec, prepared.sample, prepared.device, len(classes))
+    chosen = new_network(clf, prepared, len(classes))
     if chosen.finetune == "gradual" and clf.freeze_epochs == 0:
         chosen.network.freeze_backbone(False)  # what the first epoch of fit trains
     module, dataset = trained_module(clf, chosen, data, prepared.device)

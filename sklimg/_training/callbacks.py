@@ -16,7 +16,7 @@ from sklimg._checkpoints import write_checkpoint
 from sklimg._network import HeadOnly, recompute_batchnorm_stats, trainable_batchnorms
 from sklimg._torch_data import ImageBatchLoader
 from sklimg._training.net import bare_module, net_device
-from sklimg.exceptions import TrainingDivergedError
+from sklimg.exceptions import CheckpointError, TrainingDivergedError
 
 __all__ = [
     "PreciseBatchNorm",
@@ -275,15 +275,26 @@ class TrainingGuard(Callback):
         main_process = accelerator is None or accelerator.is_main_process
         if self.checkpoint_dir is not None and main_process:
             average = weight_average(net)
-            write_checkpoint(
-                self.checkpoint_dir,
-                module=self.snapshots_["last"],
-                optimizer=net.optimizer_.state_dict(),
-                history=net.history,
-                tag=self.tag,
-                average=None if average is None else average.checkpoint_state(),
-                best=self.snapshots_["best"] if improved else None,
-            )
+            try:
+                write_checkpoint(
+                    self.checkpoint_dir,
+                    module=self.snapshots_["last"],
+                    optimizer=net.optimizer_.state_dict(),
+                    history=net.history,
+                    tag=self.tag,
+                    average=None if average is None else average.checkpoint_state(),
+                    best=self.snapshots_["best"] if improved else None,
+                )
+            # torch reports a failed write of its zip container as a RuntimeError.
+            except (OSError, RuntimeError) as exc:
+                epoch = len(net.history)
+                raise CheckpointError(
+                    f"Could not write the checkpoint of epoch {epoch} to "
+                    f"checkpoint_dir={str(self.checkpoint_dir)!r}: {exc}. The classifier "
+                    f"keeps the weights from the end of epoch {epoch}, and no partial "
+                    f"file was left. Free some space or choose another checkpoint_dir, "
+                    f"then fit with warm_start=True to continue."
+                ) from exc
 
     def on_train_end(self, net, **kwargs) -> None:
         if getattr(net, "interrupted_", False) and self.snapshots_["best"] is not None:

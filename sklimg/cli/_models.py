@@ -9,6 +9,7 @@ from pathlib import Path
 
 import joblib
 
+from sklimg._files import special_file_kind
 from sklimg._fit import checks
 from sklimg.classifier import ImageClassifier
 from sklimg.cli._commands import CommandError
@@ -41,8 +42,13 @@ def model_flags(args) -> Flags:
 def load_model(path: str, *, allow_pickle: bool, device: str, command: str):
     """A fitted classifier from a model file, after checking what kind of file it is."""
     file = Path(path)
-    if file.is_dir():
+    kind = special_file_kind(file)
+    if kind == "a folder":
         raise CommandError(f"Model {path!r} is a folder; pass the model file saved by 'train'.")
+    if kind is not None:  # opening a pipe would wait for a writer forever
+        raise CommandError(
+            f"Model {path!r} is {kind}, not a file; pass the model file saved by 'train'."
+        )
     if not file.exists():
         raise CommandError(f"Model file {path!r} does not exist.")
     with open(file, "rb") as f:

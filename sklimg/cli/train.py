@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+import tempfile
 from collections import Counter
+from pathlib import Path
 
 import joblib
 import numpy as np
 from sklearn.model_selection import train_test_split
 from skorch.dataset import ValidSplit
 
+from sklimg._files import atomic_write
 from sklimg._fit import checks
 from sklimg._fit.run import route_of
 from sklimg._mix import MIX_POLICIES
@@ -33,7 +37,7 @@ from sklimg.datasets import load_image_folder
 from sklimg.exceptions import UnknownBackboneError
 from sklimg.lr_finder import find_lr
 from sklimg.persistence import check_save_path, check_storable, save
-from sklimg.preprocessing import Augment, LazyImages, Resize, ToRGB
+from sklimg.preprocessing import Augment, LazyImages, Resize
 from sklimg.preprocessing._augment import AUGMENT_POLICIES
 
 __all__ = ["FLAGS", "add_parser", "flags", "run"]
@@ -286,22 +290,54 @@ def run(args: argparse.Namespace) -> int:
         held_out = _held_out_accuracy(clf, images, labels) if args.validation_fraction else None
 
     metadata = {"image_size": list(size)}
-    if args.format == "sklimg":
-        save(clf, out, metadata=metadata)
-        how = "the safe sklimg format"
+    how = (
+        "the safe sklimg format"
+        if args.format == "sklimg"
+        else "joblib format; 'sklimg predict' needs --allow-pickle to read it"
+    )
+    saved = _save_somewhere(clf, out, args.format, metadata)
+    if saved != out:
+        print(
+            f"sklimg: error: could not save the model to {str(out)!r}; the trained model "
+            f"is saved to {str(saved)!r} instead ({how}). Move it where it belongs.",
+            file=sys.stderr,
+        )
     else:
-        # The same attribute sklimg.load sets, so both formats read back alike.
-        clf.sklimg_metadata_ = metadata
-        joblib.dump(clf, out)
-        how = "joblib format; 'sklimg predict' needs --allow-pickle to read it"
-    print(f"Saved the model to {str(out)!r} ({how}).")
+        print(f"Saved the model to {str(out)!r} ({how}).")
     if held_out is not None:
         accuracy, n_held_out = held_out
         print(
             f"Held-out accuracy: {accuracy:.3f} on {n_held_out} images "
             f"(validation fraction {args.validation_fraction:g}, not used for training)."
         )
-    return 0
+    return 0 if saved == out else 1
+
+
+def _save_somewhere(clf, out: Path, file_format: str, metadata: dict) -> Path:
+    """Save to ``out``; when that fails after training (the disk filled up, the folder
+    went away), save to the temporary folder instead: training is never thrown away
+    because of its destination. Returns where the model is."""
+
+    def write(path: Path) -> None:
+        if file_format == "sklimg":
+            save(clf, path, metadata=metadata)
+        else:
+            # The same attribute sklimg.load sets, so both formats read back alike.
+            clf.sklimg_metadata_ = metadata
+            with atomic_write(path) as tmp:
+                joblib.dump(clf, tmp)
+
+    try:
+        write(out)
+        return out
+    except OSError as exc:
+        print(f"sklimg: could not write {str(out)!r}: {exc}", file=sys.stderr)
+        fd, fallback = tempfile.mkstemp(
+            prefix=f"{out.stem}-", suffix=out.suffix or ".sklimg", dir=tempfile.gettempdir()
+        )
+        os.close(fd)
+        write(Path(fallback))
+        return Path(fallback)
 
 
 def _classifier(args: argparse.Namespace, spec) -> ImageClassifier:
@@ -413,7 +449,8 @@ def _training_images(paths: np.ndarray, root: str, image_size: tuple[int, int] |
     size : tuple of int
         ``(height, width)`` of every image after resizing.
     channels : int
-        1 if every file is grayscale, else 3 (grayscale files are repeated to RGB).
+        1 if every file is grayscale, else 3 (grayscale files are repeated to RGB,
+        by the validation of the images, as everywhere in sklimg).
     """
     images = LazyImages(paths)
     images.check_files()  # every bad file reported at once, before anything else
@@ -438,10 +475,8 @@ def _training_images(paths: np.ndarray, root: str, image_size: tuple[int, int] |
         size = image_size
         if set(first_of_size) != {size}:
             images = Resize(size).fit_transform(images)
-    grays = {gray for _, _, gray in headers}
-    if grays == {True, False}:
-        images = ToRGB().fit_transform(images)
-    channels = 1 if grays == {True} else 3
+    # A folder mixing grayscale and colour files trains on RGB, as in Python.
+    channels = 1 if all(gray for _, _, gray in headers) else 3
     return images, size, channels
 
 

@@ -21,7 +21,9 @@ class LoadImages(_ImageToImageMixin, TransformerMixin, BaseEstimator):
     Every file's header is checked first, and all bad files (missing, not an image,
     too large) are reported in one error, before any work starts. Files are decoded
     by :func:`sklimg.io.read_image`: right way up, 1 or 3 channels, transparency on
-    white.
+    white. Among files of both kinds, grayscale ones are promoted to RGB (as
+    torchvision's ``ImageFolder`` converts every file to RGB), so a photo collection
+    with a few grayscale pictures loads as one colour dataset.
 
     Parameters
     ----------

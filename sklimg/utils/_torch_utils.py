@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -77,11 +78,22 @@ def seed_from_random_state(random_state) -> int:
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 
+# torch draws weight initialisation, dropout and shuffling from one generator per
+# process, which no per-fit generator can replace (nn.Module constructors and dropout
+# take none): seeded blocks of one process run one at a time, so a fit in a thread
+# gives the model it gives alone. Re-entrant: a seeded block may hold another.
+_SEEDED = threading.RLock()
+
+
 @contextmanager
 def seeded(seed: int, device: str) -> Iterator[None]:
-    """Seed torch inside the block and restore the caller's random state afterwards."""
+    """Seed torch inside the block and restore the caller's random state afterwards.
+
+    Seeded blocks of one process run one at a time (threads wait for each other), so
+    that each one's random numbers are its own seed's.
+    """
     dev = torch.device(device)
     devices = [dev.index or 0] if dev.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
+    with _SEEDED, torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         yield

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from numbers import Integral
 
 import numpy as np
+from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 
 from sklimg._json import plain
@@ -136,6 +137,7 @@ def check_images(X, *, image_shape=None, channels=SUPPORTED_CHANNELS) -> np.ndar
     (5, 8, 8, 1)
     """
     shape_param = check_image_shape_param(image_shape)
+    X = _unwrapped(X)
     if X is None:
         raise ImageInputError("X is None; expected an array of images of shape (n, H, W[, C]).")
     if isinstance(X, (list, tuple)):
@@ -225,16 +227,34 @@ def as_images(X, *, image_shape=None, channels=SUPPORTED_CHANNELS, ragged=False)
     ...
     sklimg.exceptions.ImageInputError: ...missing.png...
     """
+    X = _unwrapped(X)
     if is_path_sequence(X):
         X = LazyImages(X)
     if isinstance(X, LazyImages):
         if len(X) == 0:
             raise ImageInputError("X is empty; expected at least one image.")
         X.check_files()
-        return X
+        # A folder of photos mixes grayscale and colour files: all become RGB.
+        return X.with_gray_as_rgb()
     if ragged:
         return check_image_list(X, channels=channels)
     return check_images(X, image_shape=image_shape, channels=channels)
+
+
+def _unwrapped(X):
+    """What a container of images holds, as the rest of validation takes it: a
+    one-column DataFrame of paths or arrays as its column, a pandas Series or Index as
+    its values, a 1-D object array of image arrays as a list of them."""
+    if hasattr(X, "columns") and getattr(X, "ndim", 0) == 2 and X.shape[1] == 1:
+        column = X.iloc[:, 0]
+        if column.dtype.kind == "O":  # paths or arrays; numbers stay a (flattened) table
+            X = column
+    if not isinstance(X, np.ndarray) and hasattr(X, "to_numpy") and getattr(X, "ndim", 0) == 1:
+        X = X.to_numpy()
+    if isinstance(X, np.ndarray) and X.dtype == object and X.ndim == 1 and X.size:
+        if all(isinstance(x, np.ndarray) for x in X):
+            X = list(X)
+    return X
 
 
 def check_image_list(X, *, channels=SUPPORTED_CHANNELS):
@@ -259,6 +279,7 @@ def check_image_list(X, *, channels=SUPPORTED_CHANNELS):
     >>> [image.shape for image in check_image_list([np.zeros((8, 8)), np.zeros((10, 12, 3))])]
     [(8, 8, 1), (10, 12, 3)]
     """
+    X = _unwrapped(X)
     if isinstance(X, (list, tuple)) and len(X) and not _looks_like_paths(X):
         arrays = [np.asarray(x) for x in X]
         if any(a.shape != arrays[0].shape for a in arrays):
@@ -299,6 +320,16 @@ def _to_nhwc(
                 f"{d} values per row."
             )
         X = X.reshape((n, *shape_param))
+    elif shape_param is not None and X.ndim in (3, 4):
+        # image_shape reshapes flattened rows; images already in shape must agree with it
+        # rather than have it ignored in silence.
+        shape = X.shape[1:] if X.ndim == 4 else (*X.shape[1:], 1)
+        if shape[: len(shape_param)] != shape_param[: len(shape)]:
+            raise ImageInputError(
+                f"image_shape={shape_param} does not match X, whose images are already "
+                f"of shape {X.shape[1:]}; image_shape only reshapes 2-D X (one flattened "
+                f"image per row). Leave image_shape=None, or set it to {X.shape[1:]}."
+            )
     if X.ndim == 3:
         X = X[..., np.newaxis]
     if X.ndim != 4:
@@ -361,6 +392,12 @@ def check_labels(y, n_samples: int, *, min_classes: int = 2) -> np.ndarray:
         raise ImageInputError("y is None; a classifier needs one label per image: fit(X, y).")
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
+        # As scikit-learn's estimators say of it (column_or_1d).
+        warn(
+            "A column-vector y was passed when a 1d array was expected. Please change the "
+            "shape of y to (n_samples, ), for example using ravel().",
+            DataConversionWarning,
+        )
         y = y.ravel()
     if y.ndim != 1:
         raise ImageInputError(
@@ -566,15 +603,21 @@ def check_same_range(images: np.ndarray, fitted_range: tuple[float, float], owne
     PixelRangeWarning
         If the training images lay in [0, 1] (within 0.5) and these exceed 2, or the
         training images were non-negative up to 100 or more (0-255 floats) and these
-        lie in [0, 1.5] with fractional values (a dark 0-255 image has whole ones).
-        Other scales (e.g. normalised images) are not judged.
+        lie in [0, 1.5] with fractional values (a dark 0-255 image has whole ones) or
+        are ``uint8`` (read as [0, 1]). Other scales (e.g. normalised images) are not judged.
     """
     low, high = pixel_range(images)
     fitted_low, fitted_high = fitted_range
     unit_at_fit = fitted_low >= -0.5 and fitted_high <= 1.5
     bytes_at_fit = fitted_low >= 0 and fitted_high >= 100
-    if (unit_at_fit and high > 2) or (
-        bytes_at_fit and low >= 0 and 0 < high <= 1.5 and not np.all(images == np.round(images))
+    # uint8 images are always read as [0, 1]: after a fit on 0-255 floats or ints they
+    # are 255 times too dark whatever their content, so they are judged by dtype alone.
+    if (
+        (unit_at_fit and high > 2)
+        or (bytes_at_fit and images.dtype == np.uint8)
+        or (
+            bytes_at_fit and low >= 0 and 0 < high <= 1.5 and not np.all(images == np.round(images))
+        )
     ):
         warn(
             f"{owner} was fitted on pixels in [{fitted_range[0]:.3g}, {fitted_high:.3g}] "

@@ -1,6 +1,8 @@
 """Fixtures of the command-line tests: folders of images, a model trained by the
 command, and files it must refuse (each made once per test session)."""
 
+import os
+
 import joblib
 import pytest
 from PIL import Image
@@ -44,4 +46,10 @@ def bad(tmp_path_factory):
     joblib.dump({"a": 1}, root / "dict.joblib.z", compress=3)
     (root / "images").mkdir()
     (root / "images" / "readme.md").write_text("no images here")
+    write_folder(root / "fifo", n=2)
+    os.mkfifo(root / "fifo" / "red" / "pipe.png")  # opening it would wait forever
+    os.mkfifo(root / "pipe.sklimg")
+    write_folder(root / "split" / "train", n=2)
+    write_folder(root / "split" / "test", n=2, seed=1)
+    write_folder(root / "nested" / "photos", n=2)
     return root

@@ -123,9 +123,17 @@ def test_predict_searches_folders_recursively_skipping_hidden_and_other_files(tr
         (["predict", "{bad}/flat/0.png", "{bad}/flat/1.png"], "the model comes first"),
         (["predict", "{bad}/notes.txt", "{bad}/flat/9.png"], "'{bad}/flat/9.png' does not"),
         (["predict", "{bad}/notes.txt", "{bad}/images"], "holds no image files"),
+        (["predict", "{bad}/pipe.sklimg", "{bad}/flat"], "is a named pipe (FIFO), not a file"),
+        (["predict", "/dev/zero", "{bad}/flat"], "is a character device, not a file"),
     ],
 )
 def test_bad_input_fails_with_one_line(bad, args, match):
     code, out, err = run(*(a.format(bad=bad) for a in args))
     assert_one_line_error(code, out, err, match.format(bad=bad))
     assert out == ""
+
+
+@pytest.mark.parametrize("where", ["fifo/red/pipe.png", "fifo"])
+def test_predict_refuses_a_pipe_given_or_in_a_folder_by_name(trained, bad, where):
+    code, out, err = run("predict", trained[0], bad / where)
+    assert_one_line_error(code, out, err, "pipe.png' is a named pipe (FIFO), not a regular")

@@ -1,8 +1,10 @@
 """``sklimg train``: training from a folder, saving safely, and the settings it refuses
 or warns about, worded in its flags."""
 
+import errno
 import json
 import re
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from PIL import Image
 
 import sklimg
 from sklimg import ImageClassifier
+from sklimg.cli import train
 from sklimg.preprocessing import Resize, ToRGB
 from tests.cli.cli_helpers import (
     CLASSES,
@@ -228,6 +231,12 @@ def test_train_mixes_batches(data, tmp_path):
         ),
         (["train", "{bad}/flat", "--out", "{bad}/nowhere/m.sklimg"], "'{bad}/nowhere' does not"),
         (["train", "{bad}/flat", "--out", "{bad}/empty"], "is a folder"),
+        (["train", "{bad}/flat", "--out", "/sys/m.sklimg"], "no file can be created in '/sys'"),
+        (["train", "{bad}/flat", "--out", "{bad}/pipe.sklimg"], "it is a named pipe (FIFO)"),
+        (["train", "{bad}/fifo"], "pipe.png' is a named pipe (FIFO), not a regular image"),
+        (["train", "{bad}/split"], "holds the splits ['test', 'train'] of a dataset"),
+        (["train", "{bad}/split"], "Pass one split's folder, e.g. '{bad}/split/train'"),
+        (["train", "{bad}/nested"], "single folder, 'photos'"),
         (
             ["train", "{bad}/flat", "--device", "cuda"],  # the tests hide any GPU
             "--device cuda but CUDA is not available on this machine (--device auto takes a "
@@ -270,3 +279,25 @@ def test_train_refuses_what_python_refuses_in_its_own_flags(data, tmp_path, opti
     assert err == f"sklimg: error: {worded}\n"
     assert_one_line_error(code, out, err, "--backbone cnn_small")
     assert "=" not in err  # nothing in Python's terms
+
+
+def test_a_trained_model_is_kept_when_its_destination_fails_late(data, tmp_path, monkeypatch):
+    """The disk fills up (or the folder goes away) during training: the model is saved
+    in the temporary folder, the command says where and fails."""
+    out = tmp_path / "m.sklimg"
+    real_save = train.save
+
+    def save_on_a_full_disk(model, path, **kwargs):
+        if Path(path) == out:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real_save(model, path, **kwargs)
+
+    monkeypatch.setattr(train, "save", save_on_a_full_disk)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "temporary"))
+    (tmp_path / "temporary").mkdir()
+    code, _, err = run("train", data[0], *FAST, "--out", out, "-q")
+    assert code == 1 and not out.exists()
+    assert f"could not write '{out}'" in err and "No space left on device" in err
+    kept = next((tmp_path / "temporary").glob("m-*.sklimg"))
+    assert f"the trained model is saved to '{kept}' instead" in err
+    assert sklimg.load(kept).predict(sorted_paths(data[1])[:2]).shape == (2,)
