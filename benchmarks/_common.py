@@ -7,8 +7,11 @@ import copy
 import json
 import platform
 import time
+from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 
 
 def parse_args(description: str) -> argparse.Namespace:
@@ -50,6 +53,16 @@ def report(name: str, rows: list[dict]) -> None:
 
 def _fmt(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def write_pngs(images, folder) -> np.ndarray:
+    """``images`` written as ``folder/00000.png``, ...; their paths."""
+    paths = []
+    for i, image in enumerate(images):
+        path = Path(folder) / f"{i:05d}.png"
+        Image.fromarray(image).save(path)
+        paths.append(str(path))
+    return np.array(paths)
 
 
 def digits_split():

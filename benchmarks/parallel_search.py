@@ -18,12 +18,10 @@ images, each way:
 
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
-from _common import parse_args, report
+from _common import parse_args, report, write_pngs
 from joblib import Parallel, delayed, parallel_backend
-from PIL import Image
 from sklearn.model_selection import GridSearchCV
 
 from sklimg import ImageClassifier
@@ -56,12 +54,7 @@ def main() -> None:
     X = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
     y = rng.integers(0, 4, size=n)
     with tempfile.TemporaryDirectory() as folder:
-        paths = []
-        for i, image in enumerate(X):
-            path = Path(folder) / f"{i:05d}.png"
-            Image.fromarray(image).save(path)
-            paths.append(str(path))
-        paths = np.array(paths)
+        paths = write_pngs(X, folder)
         # Start joblib's loky workers (torch imported) before anything is timed; the
         # searches then reuse them.
         Parallel(n_jobs=2)(delayed(_imported)() for _ in range(2))

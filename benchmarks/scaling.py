@@ -10,11 +10,9 @@ flat means linear.
 
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
-from _common import parse_args, report
-from PIL import Image
+from _common import parse_args, report, write_pngs
 
 from sklimg import ImageClassifier
 
@@ -26,12 +24,7 @@ y = rng.integers(0, 10, size=max(sizes))
 
 rows = []
 with tempfile.TemporaryDirectory() as folder:
-    paths = []
-    for i, image in enumerate(X):
-        path = Path(folder) / f"{i:05d}.png"
-        Image.fromarray(image).save(path)
-        paths.append(str(path))
-    paths = np.array(paths)
+    paths = write_pngs(X, folder)
     for kind, data in (("arrays", X), ("files", paths)):
         for n in sizes:
             clf = ImageClassifier(max_epochs=1, batch_size=128, random_state=0)
