@@ -94,11 +94,13 @@ def test_saved_models_keep_tta(fitted, tmp_path):
 
 
 def test_flip_tta_helps_on_fashion_mnist(fashion_mnist):
-    """Clothes keep their class when mirrored; held-out Fashion-MNIST images."""
+    """Clothes keep their class when mirrored; held-out Fashion-MNIST images, 5,000 of
+    them: the gain after 2 epochs is a few tenths of a point, which 2,000 images do not
+    resolve (seeds 0 and 1 gained 0.1-0.4 points on 5,000; on 2,000 flip lost 0.05)."""
     X_train, y_train, X_test, y_test = fashion_mnist
     clf = ImageClassifier(max_epochs=2, augment="light", random_state=0)
     clf.fit(X_train[:4000], y_train[:4000])
-    scores = {tta: clf.set_params(tta=tta).score(X_test[:2000], y_test[:2000]) for tta in
+    scores = {tta: clf.set_params(tta=tta).score(X_test[:5000], y_test[:5000]) for tta in
               (None, "flip", "flip_translate")}  # fmt: skip
     assert scores[None] > 0.75
     assert scores["flip"] > scores[None]
