@@ -157,7 +157,8 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
-# Host names may hold dots and dashes; the process id is what follows the last dash.
+# Temporary names are .NAME.HOST-PID.HEX.tmp: a prefix up to HOST- is matched, so the
+# process id is what follows it, up to the next dot (host names may hold dots too).
 _HOST = socket.gethostname().replace(os.sep, "_")
 
 
