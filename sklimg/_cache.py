@@ -21,7 +21,7 @@ import joblib
 import numpy as np
 from torch import nn
 
-from sklimg._files import atomic_write, unwritable_reason
+from sklimg._files import atomic_write
 from sklimg._lazy import LazyImages
 
 __all__ = [
@@ -47,12 +47,6 @@ def resolve_memory(memory) -> Path | None:
         raise ValueError(
             f"memory={str(location)!r} is a file; pass a folder for the feature cache (it "
             f"is created if missing), or memory=None."
-        )
-    reason = None if location is None else unwritable_reason(location)
-    if reason is not None:
-        raise ValueError(
-            f"memory={str(location)!r} cannot hold the feature cache: {reason}. Pass a "
-            f"folder you can write to, or memory=None."
         )
     return location
 

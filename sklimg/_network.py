@@ -33,6 +33,7 @@ __all__ = [
     "IntermediateOutput",
     "build_backbone",
     "rebuild_network",
+    "resolved_finetune",
 ]
 
 # Images used to estimate the per-channel mean/std that normalise from-scratch networks.
@@ -265,6 +266,14 @@ def _check_layer(backbone: nn.Module, layer: str, name: str) -> None:
         )
 
 
+def resolved_finetune(finetune: str, pretrained: bool) -> str:
+    """``finetune`` with ``"auto"`` decided: the head alone on pretrained weights, the
+    whole network otherwise."""
+    if finetune == "auto":
+        return "head" if pretrained else "full"
+    return finetune
+
+
 def _check_training_memory(name, backbone, chans, size, images, batch, frozen, device) -> None:
     """Refuse a training whose activations will not fit (see :mod:`sklimg._memory`).
 
@@ -391,7 +400,7 @@ def build_backbone(
             resize_to or (height, width),
             images,
             train_batch,
-            finetune == "head" or (finetune == "auto" and uses_weights),
+            resolved_finetune(finetune, uses_weights) == "head",
             device,
         )
     if _already_normalised(images):

@@ -198,7 +198,14 @@ def check_settings(clf) -> None:
         raise ValueError(f"{optimizer.__name__} has no weight_decay; set weight_decay=0 to use it.")
     _check_accumulation(clf)
     check_callbacks(clf.callbacks)
-    resolve_memory(clf.memory)  # a file where a folder should be
+    memory = resolve_memory(clf.memory)  # a file where a folder should be
+    # Probed once per fit, not on every transform that reads the cache.
+    reason = None if memory is None else unwritable_reason(memory)
+    if reason is not None:
+        raise ValueError(
+            f"memory={str(memory)!r} cannot hold the feature cache: {reason}. Pass a "
+            f"folder you can write to, or memory=None."
+        )
     if clf.checkpoint_dir is not None:
         _check_writable_folder(clf.checkpoint_dir)
 

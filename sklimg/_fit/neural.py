@@ -27,7 +27,7 @@ from sklimg._checkpoints import PARTIAL_FIT_TAG, checkpoint_to_resume, config_di
 from sklimg._fit import checks
 from sklimg._fit.run import Prepared, TrainingData, training_data
 from sklimg._fit.state import NeuralFit, images_seen
-from sklimg._network import HeadOnly, build_backbone
+from sklimg._network import HeadOnly, build_backbone, resolved_finetune
 from sklimg._statements import Refusal
 from sklimg._torch_data import (
     ImageTensorDataset,
@@ -95,9 +95,7 @@ def new_network(clf, prepared: Prepared, n_classes: int) -> Network:
         device=device,
     )
     network = built.network(n_classes)
-    finetune = clf.finetune
-    if finetune == "auto":
-        finetune = "head" if built.pretrained else "full"
+    finetune = resolved_finetune(clf.finetune, built.pretrained)
     processes = getattr(clf.accelerator, "num_processes", 1)
     if finetune == "gradual" and processes > 1:
         raise Refusal(
