@@ -2,17 +2,22 @@
 
 ``joblib.dump`` / ``pickle`` work for every sklimg model (and load on any device), but
 loading a pickle runs code chosen by whoever wrote the file. :func:`save` writes a zip
-archive with two members instead:
+archive instead:
 
 - ``sklimg.json``: format version, library versions, the estimator's parameters, the
-  class labels and their dtype, the fitted shapes, the network's architecture (a
-  registry backbone name and plain numbers), the training history, and a SHA-256
-  digest of the rest of the configuration and of the weights;
-- ``weights.safetensors``: the network's tensors (safetensors holds only tensors).
+  class labels and their dtype, the fitted shapes, the route (a neural head, or a
+  scikit-learn head on frozen features), the network's architecture (a registry
+  backbone name and plain numbers), the training history, and a SHA-256 digest of the
+  rest of the configuration and of the other members;
+- ``weights.safetensors``: the network's tensors (safetensors holds only tensors); a
+  classical backbone has none;
+- ``head.skops``, with a scikit-learn head only: the fitted head as a skops file,
+  loaded with an allow-list of scikit-learn types (:mod:`sklimg._sklearn_store`).
 
-:func:`load` parses JSON and tensors only, checks the digest, rebuilds the network
-from the registry and loads the weights. A damaged, edited, truncated or foreign file,
-or one naming a backbone or parameter sklimg does not know, fails with
+:func:`load` parses JSON, tensors and the allow-listed skops schema only, checks the
+digest, rebuilds the network or the classical feature extractor from the registry and
+loads the weights. A damaged, edited, truncated or foreign file, or one naming a
+backbone, parameter or type sklimg does not know, fails with
 :class:`~sklimg.exceptions.ModelFileError` before anything is built. (The digest
 detects changes, not a forger who recomputes it; what keeps a hostile file harmless is
 that loading runs no code from it.)
@@ -33,12 +38,15 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 from sklearn.base import clone
+from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
+from sklimg import _sklearn_store
 from sklimg._files import atomic_write, special_file_kind, unwritable_reason
-from sklimg._fit import checks, neural
+from sklimg._fit import neural
+from sklimg._fit.head import default_head
 from sklimg._fit.run import route_of
-from sklimg._fit.state import NeuralFit
+from sklimg._fit.state import HeadFit, NeuralFit
 from sklimg._json import plain_history
 from sklimg._network import rebuild_network
 from sklimg._statements import Refusal
@@ -46,15 +54,35 @@ from sklimg._version import versions
 from sklimg.backbones import get_backbone
 from sklimg.classifier import ImageClassifier, fitted_classifier
 from sklimg.exceptions import ModelFileError, UnknownBackboneError, VersionMismatchWarning
-from sklimg.preprocessing import Augment
+from sklimg.features import DeepFeatures
+from sklimg.features._deep import loaded_deep_features
+from sklimg.preprocessing import (
+    Augment,
+    CenterCrop,
+    Grayscale,
+    LoadImages,
+    Normalize,
+    Resize,
+    ToRGB,
+)
 from sklimg.utils._torch_utils import resolve_device
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "load", "save"]
 
 FORMAT = "sklimg-model"
-FORMAT_VERSION = 2  # 2: the digest covers the configuration as well as the weights
+# 2: the digest covers the configuration as well as the weights; 3: scikit-learn heads
+# (a route, and head.skops). Version 2 files (neural heads) still load.
+FORMAT_VERSION = 3
+_READABLE_VERSIONS = (2, 3)
 _CONFIG = "sklimg.json"
 _WEIGHTS = "weights.safetensors"
+_HEAD = "head.skops"
+# The pipeline steps stored before a classifier: sklimg's image steps, by class name.
+_PIPELINE_STEPS = {
+    cls.__name__: cls
+    for cls in (LoadImages, Resize, CenterCrop, ToRGB, Grayscale, Normalize, Augment)
+}
+_MEMBERS = {"neural": {_CONFIG, _WEIGHTS}, "head": {_CONFIG, _WEIGHTS, _HEAD}}
 _LABEL_TYPES = {"int": int, "str": str, "float": float, "bool": bool}
 _CLASS_DTYPE_KINDS = "biufUO"  # numpy kinds of labels: bool, ints, floats, str, object
 # Marks a parameter value JSON has no type for, e.g. {"__sklimg_type__": "path", ...}.
@@ -65,14 +93,20 @@ _MAX_INFLATION = 4
 
 
 def save(model, path: str | os.PathLike, *, metadata: dict | None = None) -> Path:
-    """Save a fitted :class:`~sklimg.ImageClassifier` in the safe sklimg format.
+    """Save a fitted :class:`~sklimg.ImageClassifier`, or a pipeline ending in one, in
+    the safe sklimg format.
 
     Parameters
     ----------
-    model : ImageClassifier
-        Fitted, with a neural head and a backbone from the registry. For a pipeline,
-        save its classifier step (``pipeline[-1]``), or the whole pipeline with
-        ``joblib.dump``.
+    model : ImageClassifier or Pipeline
+        Fitted, with a backbone from the registry, and a neural head or a scikit-learn
+        head made of scikit-learn types (the default head of a classical backbone, or
+        e.g. ``SVC()``, a ``Pipeline`` of scalers and a linear model, random forests;
+        not histogram gradient boosting or k-d trees, whose node arrays the loader
+        cannot check). A ``Pipeline`` is stored whole when its steps before the
+        classifier are sklimg's image steps (``LoadImages``, ``Resize``,
+        ``CenterCrop``, ``ToRGB``, ``Grayscale``, ``Normalize``, ``Augment``) or
+        ``"passthrough"``; save other pipelines with ``joblib.dump``.
     path : str or path-like
         The file to write (conventionally ``*.sklimg``), in an existing folder; written
         atomically: a failed save leaves no partial file and any previous file intact.
@@ -90,7 +124,7 @@ def save(model, path: str | os.PathLike, *, metadata: dict | None = None) -> Pat
     ValueError
         If the model is not an :class:`~sklimg.ImageClassifier` (a pipeline, another
         estimator, a subclass) or cannot be expressed without pickle: a scikit-learn
-        head, a classical or user-defined backbone, a parameter that is an object (an
+        head holding other types, a user-defined backbone, a parameter that is an object (an
         optimizer class, a torch module, callbacks; an ``Augment`` instance is stored
         by its parameters), or labels that are not numbers or strings. Use
         ``joblib.dump`` for those.
@@ -122,12 +156,17 @@ def save(model, path: str | os.PathLike, *, metadata: dict | None = None) -> Pat
     >>> (sklimg.load(path).predict_proba(X[:5]) == clf.predict_proba(X[:5])).all()
     np.True_
     """
+    steps = None
+    if isinstance(model, Pipeline) and model.steps and isinstance(model[-1], ImageClassifier):
+        check_is_fitted(model)
+        steps = [_saved_step(name, step) for name, step in model.steps[:-1]]
+        pipeline_params = {"verbose": bool(model.verbose), "classifier": model.steps[-1][0]}
+        model = model[-1]
     if not isinstance(model, ImageClassifier):
         if hasattr(model, "steps"):
             hint = (
-                "To keep the classifier, save the pipeline's last step, "
-                "sklimg.save(pipeline[-1], path), and apply the other steps again before "
-                "predicting; to keep the whole pipeline, use joblib.dump"
+                "It saves pipelines that end in an ImageClassifier; for another "
+                "pipeline, use joblib.dump"
             )
         elif hasattr(model, "best_estimator_"):
             hint = "Save the search's best_estimator_, or the whole search with joblib.dump"
@@ -145,15 +184,8 @@ def save(model, path: str | os.PathLike, *, metadata: dict | None = None) -> Pat
             f"trust)."
         )
     check_is_fitted(model)
-    check_storable(model, model.backbone_spec_)
-    network = model.net_.module_
-    architecture = dict(network.architecture)
-    if not architecture:
-        raise ValueError(
-            f"The backbone {model.backbone_spec_.name!r} is not in the sklimg registry, so "
-            f"the safe format cannot rebuild it; register it with "
-            f"sklimg.backbones.register_backbone, or save with joblib.dump."
-        )
+    route = "head" if hasattr(model, "head_") else "neural"
+    network, architecture, head = _saved_parts(model, route)
     if metadata is not None and not _is_json_value(metadata):
         raise ValueError(
             f"metadata must hold only JSON values (dicts with str keys, lists, numbers, "
@@ -163,6 +195,10 @@ def save(model, path: str | os.PathLike, *, metadata: dict | None = None) -> Pat
     # The accelerator is a runtime setting, like device: a loaded model predicts without.
     params = {**model.get_params(deep=False), "accelerator": None}
     for name, value in params.items():
+        if name == "head" and value is not None:
+            # The fitted head, stored in head.skops, gives it back: clone(head_).
+            params[name] = {_TAG: "fitted_head"}
+            continue
         try:
             params[name] = _encode(value)
         except _Unstorable:
@@ -183,34 +219,136 @@ def save(model, path: str | os.PathLike, *, metadata: dict | None = None) -> Pat
         raise ValueError(
             f"Class labels of type {label_type} cannot be stored safely; use ints or strings."
         )
-    weights = save_safetensors(
-        {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
-    )
+    state = {} if network is None else network.state_dict()
+    weights = save_safetensors({k: v.detach().cpu().contiguous() for k, v in state.items()})
+    fitted = {"input_shape_": list(model.input_shape_), "pixel_range_": list(model.pixel_range_)}
+    if route == "neural":
+        fitted.update(input_size_=list(model.input_size_), finetune_=model.finetune_)
     config = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "versions": versions(),
         "estimator": type(model).__name__,
+        "route": route,
         "params": params,
         "classes": classes,
         "label_type": label_type,
         "classes_dtype": np.asarray(model.classes_).dtype.str,  # e.g. "|i1", "|O", "<U7"
-        "fitted": {
-            "input_shape_": list(model.input_shape_),
-            "pixel_range_": list(model.pixel_range_),
-            "input_size_": list(model.input_size_),
-            "finetune_": model.finetune_,
-        },
+        "fitted": fitted,
         "architecture": architecture,
-        "history": plain_history(model.history_),
+        "history": plain_history(model.history_) if route == "neural" else None,
         "metadata": metadata or {},
     }
-    config["sha256"] = _digest(config, weights)
+    if steps is not None:
+        config["pipeline"] = {"steps": steps, "params": pipeline_params}
+    config["sha256"] = _digest(config, weights, head)
     with atomic_write(path) as tmp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
             archive.writestr(_CONFIG, json.dumps(config, indent=1))
             archive.writestr(_WEIGHTS, weights)
+            if route == "head":
+                archive.writestr(_HEAD, head)
     return path
+
+
+def _saved_step(name: str, step) -> dict:
+    """A pipeline step before the classifier, as JSON: its class, parameters and
+    fitted statistics; a ValueError for a step that is not one of sklimg's image steps."""
+    if step is None or step == "passthrough":
+        return {"name": name, "class": "passthrough"}
+    cls = type(step).__name__
+    if _PIPELINE_STEPS.get(cls) is not type(step):
+        raise ValueError(
+            f"The pipeline step {name!r} is a {cls}; the safe format stores pipelines "
+            f"whose steps before the classifier are sklimg's image steps "
+            f"({', '.join(_PIPELINE_STEPS)}). Save this pipeline with joblib.dump (and "
+            f"load only files you trust)."
+        )
+    try:
+        params = _encode(step.get_params())
+    except _Unstorable as exc:
+        raise ValueError(
+            f"The pipeline step {name!r} has a parameter {exc.args[0]!r} the safe format "
+            f"cannot store; use strings and numbers, or save with joblib.dump."
+        ) from None
+    entry = {"name": name, "class": cls, "params": params}
+    if isinstance(step, Normalize):
+        check_is_fitted(step)
+        entry["fitted"] = {"mean_": step.mean_.tolist(), "std_": step.std_.tolist()}
+    return entry
+
+
+def _rebuilt_step(entry: dict):
+    """The pipeline step :func:`_saved_step` stored (a ValueError for anything else)."""
+    if entry["class"] == "passthrough":
+        return entry["name"], "passthrough"
+    cls = _PIPELINE_STEPS[entry["class"]]
+    # JSON made the tuples of sizes and ranges lists.
+    params = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in _decode(entry["params"]).items()
+    }
+    step = cls(**params)
+    step._validate_params()
+    if isinstance(step, Normalize):
+        mean, std = (np.array(entry["fitted"][k], dtype=np.float64) for k in ("mean_", "std_"))
+        if not (
+            mean.ndim == std.ndim == 1
+            and mean.shape == std.shape
+            and np.isfinite(mean).all()
+            and np.isfinite(std).all()
+            and (std > 0).all()
+        ):
+            raise ValueError("a Normalize step's statistics are not finite positive vectors")
+        step.mean_, step.std_ = mean, std
+    elif isinstance(step, Augment):
+        step.fit()
+    return entry["name"], step
+
+
+def _saved_parts(model, route: str) -> tuple:
+    """What :func:`save` stores besides the parameters: the network (``None`` for a
+    classical backbone), its architecture, and the scikit-learn head's skops bytes
+    (``b""`` for a neural head). Raises ValueError for what it cannot store."""
+    spec = model.backbone_spec_
+    unregistered = ValueError(
+        f"The backbone {spec.name!r} is not in the sklimg registry, so the safe format "
+        f"cannot rebuild it; register it with sklimg.backbones.register_backbone, or save "
+        f"with joblib.dump."
+    )
+    if route == "neural":
+        network, head = model.net_.module_, b""
+    else:
+        try:
+            head = _sklearn_store.dumps(model.head_)
+        except _sklearn_store.UnstorableError as exc:
+            cause = _unstorable_head(model.head_, exc.types)
+            raise ValueError(
+                f"{cause[0].upper()}{cause[1:]}; use another "
+                f"head, e.g. LogisticRegression() or SVC(), or save with joblib.dump (and "
+                f"load only files you trust)."
+            ) from None
+        extractor = model.feature_extractor_
+        network = extractor.network_ if isinstance(extractor, DeepFeatures) else None
+    if network is None:  # a classical backbone: rebuilt from its name and the images' channels
+        try:
+            registered = get_backbone(spec.name) == spec
+        except UnknownBackboneError:
+            registered = False
+        if not registered:
+            raise unregistered
+        return None, {"backbone": spec.name, "in_chans": int(model.input_shape_[-1])}, head
+    if not network.architecture:
+        raise unregistered
+    return network, dict(network.architecture), head
+
+
+def _unstorable_head(head, types: list[str]) -> str:
+    """Why the safe format cannot store ``head``, without the fix."""
+    return (
+        f"the head {' '.join(repr(head).split())} holds {', '.join(types)}, which the "
+        f"safe format does not load (it loads scikit-learn's own types, and only those "
+        f"whose contents it can check)"
+    )
 
 
 def load(path: str | os.PathLike, *, device: str = "auto"):
@@ -229,9 +367,9 @@ def load(path: str | os.PathLike, *, device: str = "auto"):
 
     Returns
     -------
-    model : ImageClassifier
-        Fitted; predicts exactly as the saved one. ``model.sklimg_metadata_`` holds the
-        ``metadata`` given to :func:`save`.
+    model : ImageClassifier or Pipeline
+        Fitted, as saved; predicts exactly as the saved one. The classifier's
+        ``sklimg_metadata_`` holds the ``metadata`` given to :func:`save`.
 
     Raises
     ------
@@ -276,15 +414,17 @@ def load(path: str | os.PathLike, *, device: str = "auto"):
     try:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
-            if names != {_CONFIG, _WEIGHTS}:
+            if names not in _MEMBERS.values():
                 raise ModelFileError(
                     f"{str(path)!r} is not an sklimg model file: it holds {sorted(names)}, "
-                    f"expected {[_CONFIG, _WEIGHTS]}. Models saved with joblib.dump load "
-                    f"with joblib.load (only from sources you trust)."
+                    f"expected {[_CONFIG, _WEIGHTS]}, and {_HEAD} with a scikit-learn "
+                    f"head. Models saved with joblib.dump load with joblib.load (only from "
+                    f"sources you trust)."
                 )
             _check_member_sizes(archive, path)
             raw_config = archive.read(_CONFIG)
             weights = archive.read(_WEIGHTS)
+            head = archive.read(_HEAD) if _HEAD in names else b""
     except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile) as exc:
         raise ModelFileError(
             f"{str(path)!r} is not a readable sklimg model file ({exc}); it may be truncated "
@@ -297,7 +437,12 @@ def load(path: str | os.PathLike, *, device: str = "auto"):
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ModelFileError(f"{str(path)!r}: its {_CONFIG} is not valid JSON ({exc}).") from None
     _check_config(config, path)
-    if _digest(config, weights) != config["sha256"]:
+    if names != _MEMBERS[config.get("route", "neural")]:
+        raise ModelFileError(
+            f"{str(path)!r}: its members {sorted(names)} do not fit its route "
+            f"{config.get('route', 'neural')!r}; the file is damaged or was edited."
+        )
+    if _digest(config, weights, head) != config["sha256"]:
         raise ModelFileError(
             f"{str(path)!r}: its contents do not match the digest recorded when the model "
             f"was saved; the file was modified or damaged."
@@ -310,7 +455,7 @@ def load(path: str | os.PathLike, *, device: str = "auto"):
             stacklevel=2,
         )
     try:
-        model = _rebuild(config, weights, path, resolved)
+        model = _rebuild(config, weights, head, path, resolved)
     except ModelFileError:
         raise
     except (
@@ -330,7 +475,20 @@ def load(path: str | os.PathLike, *, device: str = "auto"):
         ) from None
     if device != "auto":
         model.set_params(device=str(device))  # a torch.device as its name, as saved
-    return model
+    if "pipeline" not in config:
+        return model
+    try:
+        pipeline = config["pipeline"]
+        steps = [_rebuilt_step(entry) for entry in pipeline["steps"]]
+        verbose, name = pipeline["params"]["verbose"], pipeline["params"]["classifier"]
+        if not (isinstance(verbose, bool) and isinstance(name, str)):
+            raise TypeError(f"verbose={verbose!r}, classifier={name!r}")
+        return Pipeline([*steps, (name, model)], verbose=verbose)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise ModelFileError(
+            f"{str(path)!r}: its pipeline does not describe steps this sklimg can "
+            f"rebuild ({type(exc).__name__}: {exc})."
+        ) from None
 
 
 def _check_member_sizes(archive: zipfile.ZipFile, path: Path) -> None:
@@ -356,9 +514,10 @@ def _check_member_sizes(archive: zipfile.ZipFile, path: Path) -> None:
             )
 
 
-def _check_weights(network, n_classes: int, path: Path) -> None:
+def _check_weights(network, n_classes: int | None, path: Path) -> None:
     """Refuse weights that would predict nonsense: non-finite values, or an output
-    layer of another size than the class list."""
+    layer of another size than the class list (``n_classes``; ``None`` for a feature
+    extractor, which has no output layer)."""
     for name, tensor in network.state_dict().items():
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise ModelFileError(
@@ -374,71 +533,145 @@ def _check_weights(network, n_classes: int, path: Path) -> None:
         )
 
 
-def _digest(config: dict, weights: bytes) -> str:
-    """SHA-256 of the configuration, without the digest itself, and of the weights."""
+def _digest(config: dict, weights: bytes, head: bytes = b"") -> str:
+    """SHA-256 of the configuration, without the digest itself, of the weights, and of
+    the scikit-learn head (``b""`` without one, so version 2 files keep their digest)."""
     body = {key: value for key, value in config.items() if key != "sha256"}
     digest = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode())
     digest.update(weights)
+    digest.update(head)
     return digest.hexdigest()
 
 
-def _rebuild(config: dict, weights: bytes, path: Path, device: str):
-    """The fitted classifier a checked configuration and its weights describe, rebuilt
+def _rebuild(config: dict, weights: bytes, head: bytes, path: Path, device: str):
+    """The fitted classifier a checked configuration and its members describe, rebuilt
     through the functions fit uses: the network from the registry, its net as a fit
-    would configure it, and the fitted state of the neural route."""
+    would configure it, or the feature extractor and the scikit-learn head, and the
+    fitted state of their route."""
     unknown = set(config["params"]) - set(ImageClassifier().get_params(deep=False))
     if unknown:
         raise ModelFileError(f"{str(path)!r} names unknown parameters {sorted(unknown)}.")
     metadata = config.get("metadata", {})
     if not isinstance(metadata, dict):
         raise ModelFileError(f"{str(path)!r}: its metadata is not a mapping.")
-    params = _tuples({k: _decode_param(k, v) for k, v in config["params"].items()})
+    route = config.get("route", "neural")
+    estimator = _loaded_head(head, path) if route == "head" else None
+    params = {k: _decode_param(k, v, estimator) for k, v in config["params"].items()}
+    params = _tuples(params)
+    label = _LABEL_TYPES[config["label_type"]]
+    labels = [label(c) for c in config["classes"]]
+    classes = np.array(labels, dtype=config["classes_dtype"])
+    if classes.tolist() != labels:  # e.g. 300 as int8, or "cat" as <U1
+        raise ValueError(f"the classes {labels} do not fit dtype {classes.dtype}")
+    fitted = config["fitted"]
+    height, width, channels = (int(s) for s in fitted["input_shape_"])
+    low, high = fitted["pixel_range_"]
+    seen = {
+        "classes": classes,
+        "input_shape": (height, width, channels),
+        "pixel_range": (float(low), float(high)),
+    }
+    architecture = config["architecture"]
+    try:
+        spec = get_backbone(architecture["backbone"])
+    except UnknownBackboneError as exc:
+        raise ModelFileError(
+            f"{str(path)!r} needs a backbone sklimg does not know: {exc}"
+        ) from None
 
-    def fitted_state(model) -> NeuralFit:
-        architecture = config["architecture"]
-        try:
-            network = rebuild_network(architecture)
-        except UnknownBackboneError as exc:
-            raise ModelFileError(
-                f"{str(path)!r} needs a backbone sklimg does not know: {exc}"
-            ) from None
+    def network(n_classes: int | None):
+        network = rebuild_network(architecture)
         try:
             network.load_state_dict(load_safetensors(weights), strict=True)
         except (SafetensorError, RuntimeError) as exc:
             raise ModelFileError(
                 f"{str(path)!r}: the weights do not fit the network ({exc})."
             ) from None
-        label = _LABEL_TYPES[config["label_type"]]
-        labels = [label(c) for c in config["classes"]]
-        classes = np.array(labels, dtype=config["classes_dtype"])
-        if classes.tolist() != labels:  # e.g. 300 as int8, or "cat" as <U1
-            raise ValueError(f"the classes {labels} do not fit dtype {classes.dtype}")
-        _check_weights(network, len(classes), path)
-        fitted = config["fitted"]
-        height, width, channels = (int(s) for s in fitted["input_shape_"])
+        _check_weights(network, n_classes, path)
+        return network
+
+    def neural_state(model) -> NeuralFit:
         input_size = tuple(int(s) for s in fitted["input_size_"])
-        low, high = fitted["pixel_range_"]
         net = neural.prediction_net(
             model,
-            network,
+            network(len(classes)),
             classes=classes,
-            input_shape=(height, width, channels),
+            input_shape=seen["input_shape"],
             input_size=input_size,
             finetune=fitted["finetune_"],
             history=config["history"],
             device=device,
         )
         return NeuralFit(
-            classes=classes,
-            backbone_spec=get_backbone(architecture["backbone"]),
-            input_shape=(height, width, channels),
-            pixel_range=(float(low), float(high)),
+            **seen,
+            backbone_spec=spec,
             net=net,
             input_size=input_size,
             finetune=fitted["finetune_"],
         )
 
-    return fitted_classifier(params, fitted_state, metadata=metadata)
+    def head_state(model) -> HeadFit:
+        if spec.kind == "classical":
+            if architecture != {"backbone": spec.name, "in_chans": channels}:
+                raise ValueError(f"a classical backbone's architecture is {architecture}")
+            # Its fit reads only the images' shape.
+            extractor = spec.build(in_chans=channels, **(model.backbone_kwargs or {}))
+            extractor.fit(np.zeros((1, height, width, channels), np.float32))
+        else:
+            if architecture.get("n_classes") is not None:
+                raise ValueError("a feature extractor's network has an output layer")
+            extractor = loaded_deep_features(
+                network(None),
+                seen["input_shape"],
+                backbone=spec,
+                pretrained=model.pretrained,
+                weights=model.weights,
+                backbone_kwargs=model.backbone_kwargs,
+                input_size=model.input_size,
+                batch_size=model.batch_size,
+                device=device,
+                memory=model.memory,
+                num_workers=model.num_workers,
+                random_state=model.random_state,
+            )
+        _check_head(estimator, classes, extractor.n_features_out_, path)
+        return HeadFit(**seen, backbone_spec=spec, feature_extractor=extractor, head=estimator)
+
+    return fitted_classifier(
+        params, neural_state if route == "neural" else head_state, metadata=metadata
+    )
+
+
+def _loaded_head(head: bytes, path: Path):
+    """The fitted scikit-learn head of ``head.skops``, or :class:`ModelFileError`."""
+    try:
+        return _sklearn_store.loads(head)
+    except _sklearn_store.UnstorableError as exc:
+        raise ModelFileError(
+            f"{str(path)!r}: its scikit-learn head names types sklimg does not load "
+            f"without pickle: {exc}. Save such heads with joblib.dump."
+        ) from None
+    except ValueError as exc:
+        raise ModelFileError(f"{str(path)!r}: its {_HEAD} is unusable: {exc}.") from None
+
+
+def _check_head(head, classes: np.ndarray, n_features: int, path: Path) -> None:
+    """Refuse a scikit-learn head that does not fit its model: another class list, or
+    another number of input features than the extractor gives."""
+    if not hasattr(head, "predict"):
+        raise ModelFileError(f"{str(path)!r}: its head {type(head).__name__} cannot predict.")
+    head_classes = getattr(head, "classes_", None)
+    if head_classes is None or not np.array_equal(np.asarray(head_classes), classes):
+        raise ModelFileError(
+            f"{str(path)!r}: its head predicts the classes {head_classes!r}, but the file "
+            f"lists {classes.tolist()}; it was not written by sklimg.save or was edited."
+        )
+    expected = getattr(head, "n_features_in_", n_features)
+    if expected != n_features:
+        raise ModelFileError(
+            f"{str(path)!r}: its head takes {expected} features, but its feature extractor "
+            f"gives {n_features}; it was not written by sklimg.save or was edited."
+        )
 
 
 def _file_path(path) -> Path:
@@ -452,19 +685,23 @@ def _file_path(path) -> Path:
 
 def check_storable(clf, spec) -> None:
     """Refuse, before it is trained, a classifier whose model the safe format cannot
-    hold: it stores networks with a neural head, not a scikit-learn head.
+    hold: a scikit-learn head holding types other than scikit-learn's (a fitted head
+    may hold more, which :func:`save` checks again).
 
     Raises
     ------
     Refusal
-        Saying so, with the other format as the fix.
+        Naming those types, with the other format as the fix.
     """
-    if route_of(clf.head, spec) == "head":
-        cause, settings, neural_fixes = checks.sklearn_head_cause(clf.head, spec)
+    if route_of(clf.head, spec) != "head":
+        return
+    head = default_head() if clf.head is None else clone(clf.head)
+    types = _sklearn_store.untrusted_types(head)
+    if types:
         raise Refusal(
-            f"{{save_name}} stores networks with a neural head; {cause}.",
-            {"save": None, **settings},
-            [*neural_fixes, {"format": "joblib"}],
+            "{save_name} cannot store this head: " + _unstorable_head(clf.head, types) + ".",
+            {"save": None},
+            [{"format": "joblib"}],
         )
 
 
@@ -572,8 +809,13 @@ def _decode(value):
     raise ValueError(f"unknown encoded value {value!r}")
 
 
-def _decode_param(name: str, value):
-    """A parameter's value: :func:`_decode`, or for ``augment`` (only) an ``Augment``."""
+def _decode_param(name: str, value, head=None):
+    """A parameter's value: :func:`_decode`, for ``augment`` (only) an ``Augment``, for
+    ``head`` (only) an unfitted copy of the fitted ``head``."""
+    if name == "head" and value == {_TAG: "fitted_head"}:
+        if head is None:
+            raise ValueError("the head parameter refers to a fitted head the file lacks")
+        return clone(head)
     if not (name == "augment" and isinstance(value, dict) and value.get(_TAG) == "augment"):
         return _decode(value)
     if set(value) != {_TAG, "params"} or not isinstance(value["params"], dict):
@@ -614,14 +856,17 @@ def _check_config(config, path: Path) -> None:
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise ModelFileError(f"{str(path)!r} is not an sklimg model file.")
     # The version first: another version may lay its contents out differently.
-    if config.get("format_version") != FORMAT_VERSION:
+    if config.get("format_version") not in _READABLE_VERSIONS:
         raise ModelFileError(
             f"{str(path)!r} has format version {config.get('format_version')}; this sklimg "
-            f"reads version {FORMAT_VERSION}. Load it with the sklimg that saved it."
+            f"reads versions {', '.join(map(str, _READABLE_VERSIONS))}. Load it with the "
+            f"sklimg that saved it."
         )
     missing = required - set(config)
     if missing:
         raise ModelFileError(f"{str(path)!r} lacks {sorted(missing)}; it is damaged.")
+    if config.get("route", "neural") not in _MEMBERS:
+        raise ModelFileError(f"{str(path)!r} has an unknown route {config.get('route')!r}.")
     if config["estimator"] != "ImageClassifier":
         raise ModelFileError(
             f"{str(path)!r} holds an unknown estimator type {config['estimator']!r}."

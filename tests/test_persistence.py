@@ -175,12 +175,7 @@ def test_consistent_digest_but_unusable_configuration(fitted, tmp_path, changes)
 
 
 def test_what_the_safe_format_cannot_hold(small_digits, tmp_path):
-    from sklearn.linear_model import LogisticRegression
-
     X, y = small_digits
-    sklearn_head = ImageClassifier("test_cnn", head=LogisticRegression(max_iter=200)).fit(X, y)
-    with pytest.raises(ValueError, match="scikit-learn head.*joblib.dump"):
-        sklimg.save(sklearn_head, tmp_path / "a.sklimg")
     import torch
 
     as_class = ImageClassifier(**FAST, optimizer=torch.optim.RMSprop).fit(X, y)
@@ -306,15 +301,14 @@ def _refitted(clf, **params):
 def test_save_takes_only_an_image_classifier(fitted, small_digits, tmp_path):
     from sklearn.dummy import DummyClassifier
     from sklearn.pipeline import make_pipeline
-
-    from sklimg.preprocessing import Resize
+    from sklearn.preprocessing import FunctionTransformer
 
     clf, _ = fitted
     X, y = small_digits
-    pipeline = make_pipeline(Resize(8), clf)
+    pipeline = make_pipeline(FunctionTransformer(), clf)
     with pytest.raises(
         ValueError,
-        match=r"takes a fitted sklimg\.ImageClassifier, got Pipeline.*pipeline\[-1\].*joblib\.dump",
+        match=r"step 'functiontransformer' is a FunctionTransformer.*image steps.*joblib\.dump",
     ):
         sklimg.save(pipeline, tmp_path / "p.sklimg")
     dummy = DummyClassifier().fit(X.reshape(len(X), -1), y)
@@ -329,6 +323,64 @@ def test_save_takes_only_an_image_classifier(fitted, small_digits, tmp_path):
     with pytest.raises(ValueError, match=r"rebuilds an ImageClassifier, not.*MyClassifier"):
         sklimg.save(subclass, tmp_path / "s.sklimg")
     assert list(tmp_path.iterdir()) == []
+
+
+def _image_pipeline(small_digits):
+    from sklearn.pipeline import Pipeline
+
+    from sklimg.preprocessing import CenterCrop, Normalize, Resize, ToRGB
+
+    X, y = small_digits
+    pipeline = Pipeline(
+        [
+            ("resize", Resize((12, 10))),
+            ("crop", CenterCrop(10)),
+            ("rgb", ToRGB()),
+            ("skip", "passthrough"),
+            ("normalize", Normalize("fit")),
+            ("augment", Augment("light", hflip=0.0)),
+            ("classify", ImageClassifier(**FAST)),
+        ],
+        verbose=False,
+    )
+    return pipeline.fit(X, y), X
+
+
+def test_pipelines_of_image_steps_are_saved_whole(small_digits, tmp_path):
+    pipeline, X = _image_pipeline(small_digits)
+    path = sklimg.save(pipeline, tmp_path / "p.sklimg", metadata={"data": "digits"})
+    loaded = sklimg.load(path, device="cpu")
+    assert [name for name, _ in loaded.steps] == [name for name, _ in pipeline.steps]
+    np.testing.assert_array_equal(loaded.predict_proba(X), pipeline.predict_proba(X))
+    # Normalize's learnt statistics are stored, not learnt again.
+    np.testing.assert_array_equal(loaded["normalize"].std_, pipeline["normalize"].std_)
+    assert loaded["resize"].get_params() == pipeline["resize"].get_params()
+    assert loaded[-1].sklimg_metadata_ == {"data": "digits"}
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda p: p["steps"][0].update({"class": "os.system"}), "KeyError"),
+        (lambda p: p["steps"][4]["fitted"].update({"std_": [0.0, 1.0, 1.0]}), "Normalize"),
+        (lambda p: p["steps"][0]["params"].update({"size": "big"}), "Resize"),
+        (lambda p: p["params"].update({"verbose": "yes"}), "verbose"),
+    ],
+    ids=["class", "zero-std", "param", "verbose"],
+)
+def test_pipelines_from_a_file_are_checked(small_digits, tmp_path, edit, match):
+    pipeline, _ = _image_pipeline(small_digits)
+    path = sklimg.save(pipeline, tmp_path / "p.sklimg")
+
+    def edited(raw):
+        config = json.loads(raw)
+        edit(config["pipeline"])
+        return json.dumps(config).encode()
+
+    _rewrite(path, "sklimg.json", edited)
+    _reseal(path)
+    with pytest.raises(ModelFileError, match=rf"its pipeline does not describe.*{match}"):
+        sklimg.load(path)
 
 
 def test_an_augment_instance_is_stored_by_its_parameters(fitted, tmp_path):
@@ -515,8 +567,24 @@ def test_files_of_another_version_say_so_before_anything_else(fitted, tmp_path):
         return json.dumps({**config, "format_version": 1}).encode()
 
     _rewrite(path, "sklimg.json", version_1)
-    with pytest.raises(ModelFileError, match="format version 1; this sklimg reads version 2"):
+    with pytest.raises(ModelFileError, match="format version 1; this sklimg reads versions 2, 3"):
         sklimg.load(path)
+
+
+def test_files_of_version_2_still_load(fitted, tmp_path):
+    """Version 2 (neural heads only) had no route; its files load as they did."""
+    clf, X = fitted
+    path = sklimg.save(clf, tmp_path / "model.sklimg")
+
+    def version_2(raw):
+        config = json.loads(raw)
+        del config["route"]
+        return json.dumps({**config, "format_version": 2}).encode()
+
+    _rewrite(path, "sklimg.json", version_2)
+    _reseal(path)
+    loaded = sklimg.load(path, device=str(clf.net_.device))
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
 
 
 def test_a_model_file_without_its_pixel_range_is_refused(fitted, tmp_path):

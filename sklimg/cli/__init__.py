@@ -8,9 +8,9 @@
     sklimg backbones --pattern "resnet*"
 
 Also ``python -m sklimg``. Models are saved in the safe format of :func:`sklimg.save`
-(JSON and tensors, never a pickle); ``--format joblib`` is there for models that format
-cannot hold (classical backbones with a scikit-learn head), and reading such a file back
-needs ``--allow-pickle``.
+(JSON, tensors and allow-listed scikit-learn heads, never a pickle), classical
+backbones included; ``--format joblib`` writes a pickle instead, and reading such a file
+back needs ``--allow-pickle``.
 
 **Image sizes.** A network takes images of one size. ``sklimg train`` reads every
 file's header first (nothing is decoded): images that share a size are used as they

@@ -62,7 +62,7 @@ def add_parser(commands, parents: list) -> argparse.ArgumentParser:
             "  sklimg train data/ --epochs 10 --validation-fraction 0.2 --out pets.sklimg\n"
             "  sklimg train photos/ --backbone resnet18 --pretrained --image-size 224 "
             "--epochs 5\n"
-            "  sklimg train scans/ --backbone hog --format joblib --out scans.joblib\n\n"
+            "  sklimg train scans/ --backbone hog --out scans.sklimg\n\n"
         )
         + fill(
             "Images of several sizes need --image-size. The size used is saved with the "
@@ -231,9 +231,9 @@ def add_parser(commands, parents: list) -> argparse.ArgumentParser:
         choices=("sklimg", "joblib"),
         default="sklimg",
         help=(
-            "model file format: sklimg, the safe format (JSON and tensors; networks only); "
-            "or joblib, a pickle that holds any model, needed for classical backbones, and "
-            "that only trusted users should load (default: sklimg)"
+            "model file format: sklimg, the safe format (JSON, tensors and scikit-learn "
+            "heads, loaded without pickle); or joblib, a pickle that only trusted users "
+            "should load (default: sklimg)"
         ),
     )
     verbosity = train.add_mutually_exclusive_group()

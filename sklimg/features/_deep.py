@@ -282,12 +282,16 @@ class DeepFeatures(TransformerMixin, BaseEstimator):
                 input_size=self.input_size,
                 layer=self.layer,
             )
-        network = built.network().freeze_backbone().eval().to(device)
+        return self._keep(built.network(), spec, sample.shape[1:], device)
+
+    def _keep(self, network, spec: BackboneSpec, input_shape, device: str):
+        """Set the fitted attributes around ``network``, frozen on ``device``."""
+        network = network.freeze_backbone().eval().to(device)
         self.network_ = (
             network.use_channels_last() if device == "cpu" and spec.channels_last else network
         )
-        self.n_features_out_ = built.feature_dim
-        self.input_shape_ = tuple(int(s) for s in sample.shape[1:])
+        self.n_features_out_ = int(network.architecture["feature_dim"])
+        self.input_shape_ = tuple(int(s) for s in input_shape)
         self.backbone_spec_ = spec
         return self
 
@@ -353,3 +357,13 @@ def fitted_deep_features(sample: np.ndarray, **params) -> DeepFeatures:
     extractor = DeepFeatures(**params)
     extractor._validate_params()
     return extractor._fit_sample(sample)
+
+
+def loaded_deep_features(network, input_shape: tuple, **params) -> DeepFeatures:
+    """A :class:`DeepFeatures` with ``params``, fitted around a saved ``network`` (an
+    ``ImageNetwork`` without a head, its weights loaded) for images of ``input_shape``
+    ``(H, W, C)``: a scikit-learn head's extractor as ``sklimg.load`` rebuilds it."""
+    extractor = DeepFeatures(**params)
+    extractor._validate_params()
+    spec = resolve_backbone(extractor.backbone)
+    return extractor._keep(network, spec, input_shape, resolve_device(extractor.device))

@@ -115,6 +115,18 @@ def test_train_resizes_mixed_sizes_and_channels_with_image_size(tmp_path):
     assert record["label"] == model.classes_[expected.argmax()]
 
 
+def test_train_classical_backbone_in_the_safe_format(data, tmp_path):
+    model = tmp_path / "pixels.sklimg"
+    options = ["--validation-fraction", "0.25", "--seed", "0"]
+    code, out, err = run("train", data[0], "--backbone", "pixels", *options, "--out", model)
+    assert code == 0, err
+    assert "the safe sklimg format" in out
+    code, out, err = run("predict", model, data[1] / "red" / "0.png", "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)[0]["label"] == "red"
+    assert sklimg.load(model).head_ is not None
+
+
 def test_train_classical_backbone_with_joblib_format(data, tmp_path):
     model = tmp_path / "pixels.joblib"
     options = ["--format", "joblib", "--validation-fraction", "0.25", "--seed", "0"]
@@ -224,7 +236,6 @@ def test_train_mixes_batches(data, tmp_path):
             "leave --validation-fraction out",
         ),
         (["train", "{bad}/flat", "--backbone", "resnet19"], "Did you mean 'resnet18'"),
-        (["train", "{bad}/flat", "--backbone", "hog"], "--format joblib"),
         (
             ["train", "{bad}/flat", "--backbone", "hog", "--lr", "find"],
             "--lr find tunes the learning rate of a neural head",
