@@ -245,14 +245,20 @@ def test_processes_saving_one_path_at_once_all_succeed(big_model, tmp_path):
 
 def test_sigkill_during_save_leaves_no_corrupt_file_and_nothing_behind(big_model, tmp_path):
     """Killed at 5 moments while saving over and over: the model file is always whole,
-    and the temporary files of the killed processes go at the next save."""
+    and the temporary files of the killed processes go at the next save. Every other
+    kill waits for a write to be under way (on a loaded machine, serialising the
+    weights can take most of each save, so random moments alone may all miss it)."""
     path = tmp_path / "m.sklimg"
     shutil.copy(big_model, path)  # the file a kill must not damage
     rng = np.random.default_rng(0)
     killed_while_writing = 0
-    for _ in range(5):
+    for attempt in range(5):
         saver = _saving(big_model, path, 1000)
-        time.sleep(rng.uniform(0.05, 0.5))
+        if attempt % 2 == 0:
+            deadline = time.monotonic() + 60
+            while not _leftovers(tmp_path) and time.monotonic() < deadline:
+                time.sleep(0.001)
+        time.sleep(rng.uniform(0.0, 0.05) if attempt % 2 == 0 else rng.uniform(0.05, 0.5))
         killed_while_writing += bool(_leftovers(tmp_path))
         saver.send_signal(signal.SIGKILL)
         saver.wait(timeout=60)
