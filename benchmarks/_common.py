@@ -14,9 +14,13 @@ import torch
 from PIL import Image
 
 
-def parse_args(description: str) -> argparse.Namespace:
+def parse_args(description: str, add_arguments=None) -> argparse.Namespace:
+    """``--quick`` and ``--threads``, and the script's own options if
+    ``add_arguments(parser)`` adds them."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for the smoke test")
+    if add_arguments is not None:
+        add_arguments(parser)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     args = parser.parse_args()
     if args.threads:

@@ -9,6 +9,7 @@ from sklimg.plotting import (
     plot_history,
     plot_lr_finder,
     plot_most_confused,
+    plot_reliability,
 )
 
 __all__ = [
@@ -20,5 +21,6 @@ __all__ = [
     "plot_history",
     "plot_lr_finder",
     "plot_most_confused",
+    "plot_reliability",
     "save",
 ]

@@ -12,7 +12,10 @@ archive instead:
 - ``weights.safetensors``: the network's tensors (safetensors holds only tensors); a
   classical backbone has none;
 - ``head.skops``, with a scikit-learn head only: the fitted head as a skops file,
-  loaded with an allow-list of scikit-learn types (:mod:`sklimg._sklearn_store`).
+  loaded with an allow-list of scikit-learn types (:mod:`sklimg._sklearn_store`);
+- ``trust.safetensors``, with ``calibration`` or ``unknown`` only: the unknown
+  detector's arrays (the k-NN reference features, the Mahalanobis means and
+  precision); the temperature and threshold are in ``sklimg.json``.
 
 :func:`load` parses JSON, tensors and the allow-listed skops schema only, checks the
 digest, rebuilds the network or the classical feature extractor from the registry and
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import warnings
 import zipfile
@@ -35,6 +39,8 @@ from pathlib import Path, PurePath
 import numpy as np
 import torch
 from safetensors import SafetensorError
+from safetensors.numpy import load as load_numpy
+from safetensors.numpy import save as save_numpy
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 from sklearn.base import clone
@@ -50,6 +56,7 @@ from sklimg._fit.state import HeadFit, NeuralFit
 from sklimg._json import plain_history
 from sklimg._network import rebuild_network
 from sklimg._statements import Refusal
+from sklimg._trust import DETECTORS, Trust
 from sklimg._version import versions
 from sklimg.backbones import get_backbone
 from sklimg.classifier import ImageClassifier, fitted_classifier
@@ -77,6 +84,7 @@ _READABLE_VERSIONS = (2, 3)
 _CONFIG = "sklimg.json"
 _WEIGHTS = "weights.safetensors"
 _HEAD = "head.skops"
+_TRUST = "trust.safetensors"
 # The pipeline steps stored before a classifier: sklimg's image steps, by class name.
 _PIPELINE_STEPS = {
     cls.__name__: cls
@@ -241,14 +249,68 @@ def save(model, path: str | os.PathLike, *, metadata: dict | None = None) -> Pat
     }
     if steps is not None:
         config["pipeline"] = {"steps": steps, "params": pipeline_params}
-    config["sha256"] = _digest(config, weights, head)
+    config["trust"], trust = _saved_trust(model)
+    config["sha256"] = _digest(config, weights, head, trust)
     with atomic_write(path) as tmp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
             archive.writestr(_CONFIG, json.dumps(config, indent=1))
             archive.writestr(_WEIGHTS, weights)
             if route == "head":
                 archive.writestr(_HEAD, head)
+            if config["trust"] is not None:
+                archive.writestr(_TRUST, trust)
     return path
+
+
+def _saved_trust(model) -> tuple[dict | None, bytes]:
+    """Calibration and the unknown answer as JSON and the detector's arrays as
+    safetensors bytes; ``(None, b"")`` for a model with neither."""
+    temperature = getattr(model, "temperature_", None)
+    detector = getattr(model, "unknown_detector_", None)
+    if temperature is None and detector is None:
+        return None, b""
+    unknown = None
+    if detector is not None:
+        label = model.unknown_label_
+        unknown = {
+            "method": detector.name,
+            "threshold": float(model.unknown_threshold_),
+            "label": label.item() if hasattr(label, "item") else label,
+        }
+    arrays = detector.arrays() if detector is not None else {}
+    data = save_numpy({k: np.ascontiguousarray(v) for k, v in arrays.items()})
+    return {"temperature": temperature, "unknown": unknown}, data
+
+
+def _loaded_trust(saved, data: bytes, n_features: int, classes: np.ndarray) -> Trust | None:
+    """The :class:`~sklimg._trust.Trust` :func:`_saved_trust` stored, checked (a
+    ValueError for values no fit gives)."""
+    if saved is None:
+        return None
+    if set(saved) != {"temperature", "unknown"}:
+        raise ValueError(f"its trust holds {sorted(saved)}")
+    temperature = saved["temperature"]
+    if temperature is not None and not (
+        isinstance(temperature, float) and math.isfinite(temperature) and temperature > 0
+    ):
+        raise ValueError(f"its temperature {temperature!r} is not a positive number")
+    arrays = load_numpy(data)
+    unknown = saved["unknown"]
+    if unknown is None:
+        if arrays:
+            raise ValueError("it holds a detector's arrays but no unknown answer")
+        return Trust(temperature=temperature, detector=None, threshold=None, unknown_label=None)
+    if set(unknown) != {"method", "threshold", "label"} or unknown["method"] not in DETECTORS:
+        raise ValueError(f"its unknown answer {unknown!r} is not one sklimg sets")
+    threshold, label = unknown["threshold"], unknown["label"]
+    if not (isinstance(threshold, (int, float)) and math.isfinite(threshold)):
+        raise ValueError(f"its unknown threshold {threshold!r} is not a number")
+    if not isinstance(label, (str, int, float)) or label in classes.tolist():
+        raise ValueError(f"its unknown label {label!r} is not a label outside the classes")
+    detector = DETECTORS[unknown["method"]].from_arrays(arrays, n_features)
+    return Trust(
+        temperature=temperature, detector=detector, threshold=float(threshold), unknown_label=label
+    )
 
 
 def _saved_step(name: str, step) -> dict:
@@ -414,7 +476,7 @@ def load(path: str | os.PathLike, *, device: str = "auto"):
     try:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
-            if names not in _MEMBERS.values():
+            if names - {_TRUST} not in _MEMBERS.values():
                 raise ModelFileError(
                     f"{str(path)!r} is not an sklimg model file: it holds {sorted(names)}, "
                     f"expected {[_CONFIG, _WEIGHTS]}, and {_HEAD} with a scikit-learn "
@@ -425,6 +487,7 @@ def load(path: str | os.PathLike, *, device: str = "auto"):
             raw_config = archive.read(_CONFIG)
             weights = archive.read(_WEIGHTS)
             head = archive.read(_HEAD) if _HEAD in names else b""
+            trust = archive.read(_TRUST) if _TRUST in names else b""
     except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile) as exc:
         raise ModelFileError(
             f"{str(path)!r} is not a readable sklimg model file ({exc}); it may be truncated "
@@ -437,12 +500,13 @@ def load(path: str | os.PathLike, *, device: str = "auto"):
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ModelFileError(f"{str(path)!r}: its {_CONFIG} is not valid JSON ({exc}).") from None
     _check_config(config, path)
-    if names != _MEMBERS[config.get("route", "neural")]:
+    expected = _MEMBERS[config.get("route", "neural")]
+    if names != expected | ({_TRUST} if config.get("trust") is not None else set()):
         raise ModelFileError(
             f"{str(path)!r}: its members {sorted(names)} do not fit its route "
             f"{config.get('route', 'neural')!r}; the file is damaged or was edited."
         )
-    if _digest(config, weights, head) != config["sha256"]:
+    if _digest(config, weights, head, trust) != config["sha256"]:
         raise ModelFileError(
             f"{str(path)!r}: its contents do not match the digest recorded when the model "
             f"was saved; the file was modified or damaged."
@@ -455,7 +519,7 @@ def load(path: str | os.PathLike, *, device: str = "auto"):
             stacklevel=2,
         )
     try:
-        model = _rebuild(config, weights, head, path, resolved)
+        model = _rebuild(config, weights, head, trust, path, resolved)
     except ModelFileError:
         raise
     except (
@@ -533,17 +597,19 @@ def _check_weights(network, n_classes: int | None, path: Path) -> None:
         )
 
 
-def _digest(config: dict, weights: bytes, head: bytes = b"") -> str:
-    """SHA-256 of the configuration, without the digest itself, of the weights, and of
-    the scikit-learn head (``b""`` without one, so version 2 files keep their digest)."""
+def _digest(config: dict, weights: bytes, head: bytes = b"", trust: bytes = b"") -> str:
+    """SHA-256 of the configuration, without the digest itself, of the weights, of the
+    scikit-learn head and of the unknown detector's arrays (``b""`` without them, so
+    version 2 files keep their digest)."""
     body = {key: value for key, value in config.items() if key != "sha256"}
     digest = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode())
     digest.update(weights)
     digest.update(head)
+    digest.update(trust)
     return digest.hexdigest()
 
 
-def _rebuild(config: dict, weights: bytes, head: bytes, path: Path, device: str):
+def _rebuild(config: dict, weights: bytes, head: bytes, trust: bytes, path: Path, device: str):
     """The fitted classifier a checked configuration and its members describe, rebuilt
     through the functions fit uses: the network from the registry, its net as a fit
     would configure it, or the feature extractor and the scikit-learn head, and the
@@ -608,6 +674,9 @@ def _rebuild(config: dict, weights: bytes, head: bytes, path: Path, device: str)
             net=net,
             input_size=input_size,
             finetune=fitted["finetune_"],
+            trust=_loaded_trust(
+                config.get("trust"), trust, int(architecture["feature_dim"]), classes
+            ),
         )
 
     def head_state(model) -> HeadFit:
@@ -635,7 +704,13 @@ def _rebuild(config: dict, weights: bytes, head: bytes, path: Path, device: str)
                 random_state=model.random_state,
             )
         _check_head(estimator, classes, extractor.n_features_out_, path)
-        return HeadFit(**seen, backbone_spec=spec, feature_extractor=extractor, head=estimator)
+        return HeadFit(
+            **seen,
+            backbone_spec=spec,
+            feature_extractor=extractor,
+            head=estimator,
+            trust=_loaded_trust(config.get("trust"), trust, extractor.n_features_out_, classes),
+        )
 
     return fitted_classifier(
         params, neural_state if route == "neural" else head_state, metadata=metadata

@@ -1,5 +1,6 @@
 """Plots to watch and check a trained classifier: learning curves, confusion matrix, the
-images it gets most confidently wrong, and the learning-rate range test.
+images it gets most confidently wrong, the learning-rate range test, and how well its
+probabilities are calibrated.
 
 matplotlib is imported inside each function, so ``import sklimg`` does not load it, and
 no backend is chosen here: figures go wherever your matplotlib sends them (a notebook,
@@ -21,6 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from sklimg._lazy import LazyImages
 from sklimg.lr_finder import LRFinderResult
+from sklimg.metrics import expected_calibration_error, reliability_bins
 from sklimg.utils.validation import as_images
 
 if TYPE_CHECKING:
@@ -28,7 +30,13 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
     from sklearn.metrics import ConfusionMatrixDisplay
 
-__all__ = ["plot_confusion_matrix", "plot_history", "plot_lr_finder", "plot_most_confused"]
+__all__ = [
+    "plot_confusion_matrix",
+    "plot_history",
+    "plot_lr_finder",
+    "plot_most_confused",
+    "plot_reliability",
+]
 
 # A metric name in plot_history draws these history keys in one panel, the ones present.
 _METRIC_GROUPS = {
@@ -501,3 +509,76 @@ def _check_lengths(X, y: np.ndarray) -> None:
         raise ValueError(
             f"X holds {n_images} images but y holds {len(y)} labels; pass one label per image."
         )
+
+
+def plot_reliability(clf, X, y, *, n_bins: int = 15, ax: Axes | None = None) -> Axes:
+    """The reliability diagram of ``clf`` on images ``X`` with true labels ``y``.
+
+    Bars: the accuracy of the images in each confidence bin (confidence: the
+    probability of the predicted class); the diagonal: a calibrated classifier. Bars
+    below it are overconfident. The title gives the expected calibration error.
+
+    Parameters
+    ----------
+    clf : fitted classifier
+        With ``predict_proba`` and ``classes_`` (an :class:`~sklimg.ImageClassifier`,
+        a Pipeline ending in one, ...).
+    X : array-like of shape (n_samples, H, W[, C]), list of arrays, file paths, or \
+LazyImages
+        Images, as ``clf.predict_proba`` takes them.
+    y : array-like of shape (n_samples,)
+        True labels.
+    n_bins : int, default=15
+        Equal-width confidence bins.
+    ax : matplotlib Axes or None, default=None
+        Where to draw; ``None``: a new figure through pyplot.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+
+    See Also
+    --------
+    sklimg.metrics.expected_calibration_error : The number in the title.
+
+    Examples
+    --------
+    >>> from sklimg import ImageClassifier, plot_reliability
+    >>> from sklimg.datasets import load_digits_images
+    >>> X, y = load_digits_images(return_X_y=True)
+    >>> clf = ImageClassifier("test_cnn", max_epochs=1, random_state=0).fit(X[:100], y[:100])
+    >>> ax = plot_reliability(clf, X[100:300], y[100:300])
+    >>> ax.get_title().startswith("ECE")
+    True
+    >>> import matplotlib.pyplot as plt
+    >>> plt.close(ax.figure)
+    """
+    y = np.asarray(y)
+    _check_lengths(X, y)
+    return reliability_diagram(y, clf.predict_proba(X), clf.classes_, n_bins=n_bins, ax=ax)
+
+
+def reliability_diagram(y, proba, classes, *, n_bins: int = 15, ax: Axes | None = None) -> Axes:
+    """:func:`plot_reliability` from probabilities already computed (the command line
+    draws with it)."""
+    bins = reliability_bins(y, proba, classes, n_bins=n_bins)
+    ece = expected_calibration_error(y, proba, classes, n_bins=n_bins)
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=(4.5, 4.5))
+    width = np.diff(bins.edges)
+    filled = bins.counts > 0
+    ax.bar(
+        bins.edges[:-1][filled],
+        bins.accuracy[filled],
+        width=width[filled],
+        align="edge",
+        edgecolor="black",
+        label="accuracy",
+    )
+    ax.plot([0, 1], [0, 1], linestyle="--", color="gray", label="calibrated")
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence", ylabel="accuracy")
+    ax.set_title(f"ECE {ece:.3f} ({len(y)} images, {n_bins} bins)")
+    ax.legend(loc="upper left")
+    return ax

@@ -22,6 +22,7 @@ from skorch.callbacks import Callback, EpochScoring
 
 from sklimg._cache import resolve_memory
 from sklimg._files import unwritable_reason
+from sklimg._fit import trust
 from sklimg._statements import DataRefusal, Refusal, SettingWarning
 from sklimg._tta import check_tta as check_tta_policy
 from sklimg._warnings import warn
@@ -312,8 +313,9 @@ def network_warnings(clf, device: str, *, validates: bool) -> None:
 
 
 def validation_fraction_of(clf) -> float | None:
-    """The fraction a fit holds out: ``validation_fraction``, or 0.1 for early stopping."""
-    if clf.validation_fraction is None and clf.early_stopping:
+    """The fraction a fit holds out: ``validation_fraction``, or 0.1 for early stopping,
+    calibration and the unknown answer."""
+    if clf.validation_fraction is None and (clf.early_stopping or trust.wanted(clf)):
         return 0.1
     return clf.validation_fraction
 

@@ -13,6 +13,7 @@ feature cache (``memory``). The route hands ``keep`` a
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import numpy as np
@@ -24,7 +25,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import has_fit_parameter
 
 from sklimg._cache import cached_transform
-from sklimg._fit import checks
+from sklimg._fit import checks, trust
 from sklimg._fit.run import Prepared
 from sklimg._fit.state import HeadFit, images_seen
 from sklimg.features import DeepFeatures
@@ -32,7 +33,7 @@ from sklimg.features._deep import extractor_features, fitted_deep_features
 from sklimg.utils._introspection import takes_keyword
 from sklimg.utils._torch_utils import seeded
 
-__all__ = ["default_head", "features", "fit", "partial_fit"]
+__all__ = ["default_head", "features", "fit", "logits", "partial_fit"]
 
 
 def default_head():
@@ -41,17 +42,46 @@ def default_head():
 
 
 def fit(clf, prepared: Prepared, *, keep: Callable[[HeadFit], None]) -> None:
-    """Compute the frozen features of ``prepared`` once, then fit the head on them."""
+    """Compute the frozen features of ``prepared`` once, then fit the head on them.
+
+    With calibration or an unknown answer, the head is fitted on all but a stratified
+    held-out part (``validation_fraction``, or 0.1), on which they are then fitted.
+    """
     classes = np.unique(prepared.y)
     checks.class_weights(clf.class_weight, classes, prepared.y)  # for the default head
     head = clone(clf.head) if clf.head is not None else default_head()
-    fit_params = head_fit_params(head, prepared.sample_weight)
+    trust.check_trust(clf, "head", head, classes)
     if clf.head is None:
         head.set_params(logisticregression__class_weight=clf.class_weight)
+    y, weights = prepared.y, prepared.sample_weight
+    train = valid = None
+    if trust.wanted(clf):
+        train, valid = trust.held_out(y, checks.validation_fraction_of(clf), prepared.seed)
+        y, weights = y[train], None if weights is None else weights[train]
+    fit_params = head_fit_params(head, weights)
     with seeded(prepared.seed, prepared.device):
         extractor = feature_extractor(clf, prepared)
-        head.fit(features(extractor, prepared.images, clf.memory), prepared.y, **fit_params)
-    keep(_state(classes, prepared, extractor, head))
+        all_features = features(extractor, prepared.images, clf.memory)
+        head.fit(all_features if train is None else all_features[train], y, **fit_params)
+    state = _state(classes, prepared, extractor, head)
+    if train is not None:
+        encoded = np.searchsorted(classes, prepared.y)
+        method = trust.head_logits_method(head)
+        state = dataclasses.replace(
+            state,
+            trust=trust.fit(
+                clf,
+                classes,
+                prepared.seed,
+                head=head,
+                train_y=encoded[train],
+                train_features=lambda indices: all_features[train][indices],
+                valid_y=encoded[valid],
+                valid_features=all_features[valid],
+                valid_logits=None if method is None else logits(head, all_features[valid]),
+            ),
+        )
+    keep(state)
 
 
 def partial_fit(
@@ -121,6 +151,25 @@ def features(extractor, images, memory, *, tta: str | None = None) -> np.ndarray
     if isinstance(extractor, DeepFeatures):
         return extractor_features(extractor, images, tta=tta)
     return cached_transform(extractor, images, memory)
+
+
+def logits(head, features: np.ndarray) -> np.ndarray:
+    """A fitted scikit-learn head's logits for ``features``: its decision function
+    (a binary one as the two columns ``[0, d]``, whose softmax is the sigmoid of
+    ``d``), else its log-probabilities (0 as the smallest float64 log)."""
+    method = trust.head_logits_method(head)
+    if method is None:
+        raise AttributeError(
+            f"The head {head!r} has neither decision_function nor predict_log_proba."
+        )
+    with np.errstate(divide="ignore"):  # a forest's probabilities of 0
+        values = np.asarray(getattr(head, method)(features), dtype=np.float64)
+    # log(0) as the smallest finite log-probability, so that temperatures and scores
+    # stay finite.
+    values = np.maximum(values, np.log(np.finfo(np.float64).tiny))
+    if values.ndim == 1:
+        values = np.column_stack([np.zeros_like(values), values])
+    return values
 
 
 def head_fit_params(head, sample_weight: np.ndarray | None) -> dict:

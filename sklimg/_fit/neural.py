@@ -24,9 +24,10 @@ from skorch.history import History
 from torch import nn
 
 from sklimg._checkpoints import PARTIAL_FIT_TAG, checkpoint_to_resume, config_digest
-from sklimg._fit import checks
+from sklimg._fit import checks, trust
 from sklimg._fit.run import Prepared, TrainingData, training_data
 from sklimg._fit.state import NeuralFit, images_seen
+from sklimg._lazy import LazyImages
 from sklimg._network import HeadOnly, build_backbone, resolved_finetune
 from sklimg._statements import Refusal
 from sklimg._torch_data import (
@@ -51,6 +52,7 @@ from sklimg.utils._torch_utils import seeded
 __all__ = [
     "Network",
     "fit",
+    "logits",
     "partial_fit",
     "predict_proba",
     "prediction_net",
@@ -257,6 +259,7 @@ def fit(clf, prepared: Prepared, *, continuing: bool, keep: Callable[[NeuralFit]
         classes = clf.classes_
     else:
         classes = np.unique(prepared.y)
+    trust.check_trust(clf, "neural", None, classes)
     data = training_data(clf, prepared, classes)
     checks.check_validation_split(data.y_encoded, len(classes), fraction)
     with seeded(prepared.seed, prepared.device):
@@ -284,16 +287,42 @@ def fit(clf, prepared: Prepared, *, continuing: bool, keep: Callable[[NeuralFit]
         _warn_if_frozen_throughout(clf, plan, epochs_done=len(chosen.history or ()))
         net = build_net(module, plan)
         fitted = _state(classes, prepared, chosen)
+        kept: list[NeuralFit] = []
+
+        def keep_last(state: NeuralFit) -> None:
+            kept.append(state)
+            keep(state)
+
         if chosen.history is not None:
             _continue(clf, net, chosen.history)
-            _train(net, dataset, data.y_encoded, chosen.network, fitted, keep, epochs=None)
+            _train(net, dataset, data.y_encoded, chosen.network, fitted, keep_last, epochs=None)
         elif checkpoint is not None:
             _resume(net, checkpoint)
             # With every epoch done, only what follows the last one runs (precise BN).
             remaining = max(0, clf.max_epochs - len(net.history))
-            _train(net, dataset, data.y_encoded, chosen.network, fitted, keep, epochs=remaining)
+            _train(
+                net, dataset, data.y_encoded, chosen.network, fitted, keep_last, epochs=remaining
+            )
         else:
-            _train(net, dataset, data.y_encoded, chosen.network, fitted, keep, fresh=True)
+            _train(net, dataset, data.y_encoded, chosen.network, fitted, keep_last, fresh=True)
+    if trust.wanted(clf):
+        # The held-out images are those skorch validated on: the same stratified split.
+        train, valid = trust.held_out(data.y_encoded, fraction, prepared.seed)
+        images = prepared.images
+        if isinstance(images, LazyImages):
+            images = images.without_random()
+        valid_features = transform(clf, images[valid])
+        state = trust.fit(
+            clf,
+            classes,
+            prepared.seed,
+            train_y=data.y_encoded[train],
+            train_features=lambda indices: transform(clf, images[train[indices]]),
+            valid_y=data.y_encoded[valid],
+            valid_features=valid_features,
+            valid_logits=logits(clf, valid_features),
+        )
+        keep(dataclasses.replace(kept[-1], trust=state))
 
 
 def partial_fit(
@@ -466,6 +495,16 @@ def predict_proba(clf, images) -> np.ndarray:
     # 1.5e-8, so renormalise in float64.
     proba = np.asarray(proba, dtype=np.float64)
     return proba / proba.sum(axis=1, keepdims=True)
+
+
+def logits(clf, features: np.ndarray) -> np.ndarray:
+    """The head's logits for the pooled ``features`` of :func:`transform` (a linear
+    layer: with ``tta``, the logits averaged over the views, as predictions average
+    them), in float64."""
+    head = bare_module(clf.net_).head
+    weight = head.weight.detach().cpu().double().numpy()
+    bias = head.bias.detach().cpu().double().numpy()
+    return np.asarray(features, dtype=np.float64) @ weight.T + bias
 
 
 def transform(clf, images) -> np.ndarray:

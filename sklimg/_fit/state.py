@@ -54,6 +54,8 @@ class NeuralFit(Fitted):
     net: Any
     input_size: tuple[int, int]
     finetune: str
+    #: Calibration and the unknown answer (:class:`sklimg._trust.Trust`), when set.
+    trust: Any = None
 
     def attributes(self) -> dict[str, Any]:
         return {
@@ -62,6 +64,7 @@ class NeuralFit(Fitted):
             "history_": self.net.history,
             "input_size_": self.input_size,
             "finetune_": self.finetune,
+            **(self.trust.attributes() if self.trust is not None else {}),
         }
 
 
@@ -71,17 +74,20 @@ class HeadFit(Fitted):
 
     feature_extractor: Any
     head: Any
+    trust: Any = None
 
     def attributes(self) -> dict[str, Any]:
         return {
             **super().attributes(),
             "feature_extractor_": self.feature_extractor,
             "head_": self.head,
+            **(self.trust.attributes() if self.trust is not None else {}),
         }
 
 
 #: Every fitted attribute of either route: a new fit removes those of the other.
 FITTED_ATTRIBUTES = (
     "classes_", "n_classes_", "backbone_spec_", "input_shape_", "pixel_range_", "net_",
-    "history_", "input_size_", "finetune_", "feature_extractor_", "head_",
+    "history_", "input_size_", "finetune_", "feature_extractor_", "head_", "temperature_",
+    "unknown_detector_", "unknown_threshold_", "unknown_label_",
 )  # fmt: skip

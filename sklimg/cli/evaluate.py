@@ -1,5 +1,6 @@
-"""``sklimg evaluate MODEL DATA_DIR``: accuracy, the classification report, and
-pictures of the confusion matrix and the worst errors."""
+"""``sklimg evaluate MODEL DATA_DIR``: accuracy, the calibration error, the
+classification report, and pictures of the confusion matrix, the worst errors and
+the reliability diagram."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix
 
+from sklimg._trust import scaled_proba
 from sklimg.cli._commands import Command, CommandError, register
 from sklimg.cli._models import load_model, model_flags, prepare_images, set_tta
 from sklimg.cli._output import new_figure, warn
 from sklimg.cli._types import fill, positive_int
 from sklimg.datasets import load_image_folder
-from sklimg.plotting import confusion_matrix_display, most_confused_grid
+from sklimg.metrics import expected_calibration_error
+from sklimg.plotting import confusion_matrix_display, most_confused_grid, reliability_diagram
 
 __all__ = ["add_parser", "run"]
 
@@ -29,9 +32,11 @@ def add_parser(commands, parents: list) -> argparse.ArgumentParser:
         help="measure accuracy on a folder with one subfolder per class",
         description=fill(
             "Predict every image of DATA_DIR (one subfolder per class, as for 'train') and "
-            "print the accuracy and scikit-learn's classification report (precision, "
-            "recall, F1 per class). Optionally save the confusion matrix and the most "
-            "confidently misclassified images as pictures."
+            "print the accuracy, the expected calibration error of the probabilities "
+            "(before and after the temperature of a model trained with --calibration) "
+            "and scikit-learn's classification report (precision, recall, F1 per class). "
+            "Optionally save the confusion matrix, the most confidently misclassified "
+            "images and the reliability diagram as pictures."
         ),
         epilog=(
             "examples:\n"
@@ -73,6 +78,14 @@ def add_parser(commands, parents: list) -> argparse.ArgumentParser:
         help="most images in the --errors grid (default: 16)",
     )
     evaluate.add_argument(
+        "--calibration-plot",
+        metavar="PNG",
+        help=(
+            "save the reliability diagram (accuracy against confidence, and the expected "
+            "calibration error) there (default: not saved)"
+        ),
+    )
+    evaluate.add_argument(
         "--format",
         choices=("text", "json"),
         default="text",
@@ -82,7 +95,7 @@ def add_parser(commands, parents: list) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    for option in ("confusion_matrix", "errors"):
+    for option in ("confusion_matrix", "errors", "calibration_plot"):
         target = getattr(args, option)
         if target is None:
             continue
@@ -120,6 +133,16 @@ def run(args: argparse.Namespace) -> int:
     label_order = [*known.tolist(), *unknown]
     accuracy = accuracy_score(labels, predicted)
     n_correct = int((labels == predicted).sum())
+    ece = expected_calibration_error(labels, proba, known)
+    classifier = model[-1] if hasattr(model, "steps") else model
+    temperature = getattr(classifier, "temperature_", None)
+    ece_before = None
+    if temperature is not None:
+        # softmax(z / T) back to softmax(z): the same logits, without the temperature.
+        with np.errstate(divide="ignore"):
+            ece_before = expected_calibration_error(
+                labels, scaled_proba(temperature * np.log(proba), 1.0), known
+            )
     saved = {}
     if args.confusion_matrix:
         fig = new_figure(size=max(4.0, 0.5 * len(label_order) + 2))
@@ -133,6 +156,11 @@ def run(args: argparse.Namespace) -> int:
         most_confused_grid(images, labels, proba, known, n=args.n_errors, fig=fig)
         fig.savefig(args.errors, dpi=100)
         saved["errors"] = args.errors
+    if args.calibration_plot:
+        fig = new_figure(size=5.0)
+        reliability_diagram(labels, proba, known, ax=fig.add_subplot())
+        fig.savefig(args.calibration_plot, dpi=100)
+        saved["calibration_plot"] = args.calibration_plot
     if args.format == "json":
         report = classification_report(
             labels, predicted, labels=label_order, output_dict=True, zero_division=0
@@ -142,6 +170,9 @@ def run(args: argparse.Namespace) -> int:
             "accuracy": accuracy,
             "n_images": len(labels),
             "n_correct": n_correct,
+            "ece": ece,
+            "ece_before_calibration": ece_before,
+            "temperature": temperature,
             "report": report,
             "confusion_matrix": {"labels": label_order, "counts": matrix.tolist()},
             "saved": saved,
@@ -149,10 +180,20 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=1))
         return 0
     print(f"Accuracy: {accuracy:.3f} ({n_correct} of {len(labels)} images in {args.data_dir!r})")
+    calibration = (
+        ""
+        if ece_before is None
+        else f" (before its temperature {temperature:.3g}: {ece_before:.3f})"
+    )
+    print(f"Expected calibration error (15 bins): {ece:.3f}{calibration}")
     print()
     print(classification_report(labels, predicted, labels=label_order, zero_division=0))
     for option, path in saved.items():
-        what = "Confusion matrix" if option == "confusion_matrix" else "Most confident errors"
+        what = {
+            "confusion_matrix": "Confusion matrix",
+            "errors": "Most confident errors",
+            "calibration_plot": "Reliability diagram",
+        }[option]
         print(f"{what} saved to {path!r}.")
     return 0
 

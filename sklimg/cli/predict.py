@@ -30,7 +30,10 @@ def add_parser(commands, parents: list) -> argparse.ArgumentParser:
         description=fill(
             "Print the predicted label and its probability for each image. Folders are "
             "searched recursively for image files, taken in sorted order. Images are "
-            "resized to the size the model was trained at."
+            "resized to the size the model was trained at. A model trained with "
+            "--unknown answers its unknown label for images unlike its training images "
+            "(with --format csv or json, with the score and the probability of the most "
+            "probable class)."
         ),
         epilog=(
             "examples:\n"
@@ -71,7 +74,9 @@ def run(args: argparse.Namespace) -> int:
         args.model, allow_pickle=args.allow_pickle, device=args.device, command=args.command
     )
     set_tta(model, args.tta, args.model)
-    proba = np.asarray(model.predict_proba(prepare_images(model, paths)))
+    images = prepare_images(model, paths)
+    proba = np.asarray(model.predict_proba(images))
+    unknown = _unknown_scores(model, images)
     k = min(args.top_k, proba.shape[1])
     # Stable sort of the negated probabilities: ties keep the order of classes_.
     best = np.argsort(-proba, axis=1, kind="stable")[:, :k]
@@ -80,45 +85,78 @@ def run(args: argparse.Namespace) -> int:
         (
             path,
             [(plain(classes[j]), float(proba[i, j])) for j in best[i]],
+            None if unknown is None else float(unknown[0][i]),
         )
         for i, path in enumerate(paths)
     ]
-    sys.stdout.write(_FORMATTERS[args.format](results, k))
+    threshold, label = (None, None) if unknown is None else unknown[1:]
+    sys.stdout.write(_FORMATTERS[args.format](results, k, threshold, label))
     return 0
 
 
-def _format_table(results, k: int) -> str:
+def _unknown_scores(model, images):
+    """``(scores, threshold, label)`` of a model with an unknown answer, else None."""
+    classifier = model[-1] if hasattr(model, "steps") else model
+    if not hasattr(classifier, "unknown_threshold_"):
+        return None
+    if hasattr(model, "steps"):
+        images = model[:-1].transform(images)
+    scores = classifier.unknown_score(images)
+    return scores, classifier.unknown_threshold_, plain(classifier.unknown_label_)
+
+
+def _shown(top, score, threshold, label):
+    """The label printed first: the unknown label above the threshold."""
+    return label if score is not None and score > threshold else top[0][0]
+
+
+def _format_table(results, k: int, threshold, label) -> str:
     if k == 1:
         headers = ["path", "label", "probability"]
-        rows = [[path, str(top[0][0]), f"{top[0][1]:.3f}"] for path, top in results]
+        rows = [
+            [path, str(_shown(top, score, threshold, label)), f"{top[0][1]:.3f}"]
+            for path, top, score in results
+        ]
     else:
         headers = ["path", *(f"top {r}" for r in range(1, k + 1))]
-        rows = [[path, *(f"{label} ({p:.3f})" for label, p in top)] for path, top in results]
+        rows = [[path, *(f"{name} ({p:.3f})" for name, p in top)] for path, top, _ in results]
+        if threshold is not None:
+            headers.append("answer")
+            for row, (_, top, score) in zip(rows, results, strict=True):
+                row.append(str(_shown(top, score, threshold, label)))
     return table(headers, rows)
 
 
-def _format_csv(results, k: int) -> str:
+def _format_csv(results, k: int, threshold, label) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
+    extra = ["answer", "unknown_score"] if threshold is not None else []
     writer.writerow(
         ["path", "label", "probability"]
         + [f"{name}_{r}" for r in range(2, k + 1) for name in ("label", "probability")]
+        + extra
     )
-    for path, top in results:
-        writer.writerow([path, *(v for label, p in top for v in (label, f"{p:.6f}"))])
+    for path, top, score in results:
+        row = [path, *(v for name, p in top for v in (name, f"{p:.6f}"))]
+        if threshold is not None:
+            row += [_shown(top, score, threshold, label), f"{score:.6f}"]
+        writer.writerow(row)
     return buffer.getvalue()
 
 
-def _format_json(results, k: int) -> str:
-    records = [
-        {
+def _format_json(results, k: int, threshold, label) -> str:
+    records = []
+    for path, top, score in results:
+        record = {
             "path": path,
-            "label": top[0][0],
+            "label": _shown(top, score, threshold, label),
             "probability": round(top[0][1], 6),
-            "top_k": [{"label": label, "probability": round(p, 6)} for label, p in top],
+            "top_k": [{"label": name, "probability": round(p, 6)} for name, p in top],
         }
-        for path, top in results
-    ]
+        if threshold is not None:
+            record["unknown"] = bool(score > threshold)
+            record["unknown_score"] = round(score, 6)
+        records.append(record)
     return json.dumps(records, indent=1) + "\n"
 
 

@@ -17,7 +17,9 @@ from skorch.dataset import ValidSplit
 from sklimg._files import atomic_write
 from sklimg._fit import checks
 from sklimg._fit.run import route_of
+from sklimg._fit.trust import AUTO_METHODS
 from sklimg._mix import MIX_POLICIES
+from sklimg._trust import DETECTORS
 from sklimg.backbones import resolve_backbone
 from sklimg.classifier import ImageClassifier
 from sklimg.cli._commands import Command, CommandError, register
@@ -198,6 +200,43 @@ def add_parser(commands, parents: list) -> argparse.ArgumentParser:
         ),
     )
     train.add_argument(
+        "--calibration",
+        choices=("temperature", "none"),
+        default="none",
+        help=(
+            "calibrate the probabilities on held-out images after training: temperature "
+            "scaling, on the --validation-fraction images (0.1 without it) (default: none)"
+        ),
+    )
+    train.add_argument(
+        "--unknown",
+        choices=("auto", *DETECTORS, "none"),
+        default="none",
+        metavar="METHOD",
+        help=(
+            f"answer an unknown label for images unlike the training images, scored by "
+            f"auto ({AUTO_METHODS['neural']} for a network, {AUTO_METHODS['scikit-learn']} "
+            f"for a classical backbone), {', '.join(DETECTORS)}; the threshold is set on "
+            f"held-out images as for --calibration (default: none)"
+        ),
+    )
+    train.add_argument(
+        "--unknown-rate",
+        type=fraction,
+        default=defaults["unknown_rate"],
+        metavar="F",
+        help=(
+            f"with --unknown: the fraction of held-out images of known classes that it "
+            f"rejects (default: {defaults['unknown_rate']:g})"
+        ),
+    )
+    train.add_argument(
+        "--unknown-label",
+        default="unknown",
+        metavar="LABEL",
+        help="with --unknown: the label it answers (default: unknown)",
+    )
+    train.add_argument(
         "--device",
         default=defaults["device"],
         help=(
@@ -361,6 +400,10 @@ def _classifier(args: argparse.Namespace, spec) -> ImageClassifier:
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         lr=classifier_defaults()["lr"] if args.lr == "find" else args.lr,
         validation_fraction=None if classical else args.validation_fraction,
+        calibration=None if args.calibration == "none" else args.calibration,
+        unknown=None if args.unknown == "none" else args.unknown,
+        unknown_rate=args.unknown_rate,
+        unknown_label=args.unknown_label,
         device=args.device,
         random_state=args.seed,
         num_workers=args.workers,
@@ -382,6 +425,10 @@ FLAGS = {
     "mix_alpha": "--mix-alpha",
     "ema_decay": "--ema-decay",
     "validation_fraction": "--validation-fraction",
+    "calibration": "--calibration",
+    "unknown": "--unknown",
+    "unknown_rate": "--unknown-rate",
+    "unknown_label": "--unknown-label",
     "device": "--device",
     "random_state": "--seed",
     "num_workers": "--workers",

@@ -312,3 +312,36 @@ def test_a_trained_model_is_kept_when_its_destination_fails_late(data, tmp_path,
     kept = next((tmp_path / "temporary").glob("m-*.sklimg"))
     assert f"the trained model is saved to '{kept}' instead" in err
     assert sklimg.load(kept).predict(sorted_paths(data[1])[:2]).shape == (2,)
+
+
+def test_calibration_and_the_unknown_answer_from_the_command_line(data, tmp_path):
+    model = tmp_path / "m.sklimg"
+    options = ["--calibration", "temperature", "--unknown", "knn", "--unknown-rate", "0.1"]
+    code, out, err = run("train", data[0], "--backbone", "pixels", *options, "--out", model)
+    assert code == 0, err
+    clf = sklimg.load(model)
+    assert clf.temperature_ > 0 and clf.unknown_label_ == "unknown"
+    # A white image is unlike every coloured training image.
+    white = tmp_path / "white.png"
+    Image.fromarray(np.full((10, 10, 3), 255, np.uint8)).save(white)
+    code, out, err = run("predict", model, data[1], white, "--format", "json")
+    assert code == 0, err
+    records = {Path(r["path"]).name: r for r in json.loads(out)}
+    assert records["white.png"]["label"] == "unknown" and records["white.png"]["unknown"]
+    known = [r for name, r in records.items() if name != "white.png"]
+    assert sum(r["unknown"] for r in known) <= len(known) // 2
+    assert all(r["unknown_score"] >= 0 for r in records.values())
+    code, out, err = run("predict", model, white)
+    assert code == 0 and out.splitlines()[2].split()[1] == "unknown"
+    plot = tmp_path / "cal.png"
+    code, out, err = run("evaluate", model, data[1], "--calibration-plot", plot)
+    assert code == 0, err
+    assert "Expected calibration error (15 bins): 0." in out and "before its temperature" in out
+    assert plot.stat().st_size > 0
+
+
+def test_an_unknown_label_that_is_a_class_is_refused_in_flags(data, tmp_path):
+    options = ["--unknown", "knn", "--unknown-label", "red", "--out", tmp_path / "m.sklimg"]
+    code, _, err = run("train", data[0], "--backbone", "pixels", *options)
+    assert code != 0
+    assert "--unknown-label red is one of the classes" in err
