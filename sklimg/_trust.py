@@ -185,16 +185,20 @@ class Mahalanobis(Detector):
         self.means = np.stack([features[y == label].mean(axis=0) for label in labels])
         centred = features - self.means[np.searchsorted(labels, y)]
         self.precision = LedoitWolf().fit(centred).precision_
+        self._factor = np.linalg.cholesky(self.precision)
         return self
 
     def score(self, features, logits, temperature):
-        features = np.asarray(features, dtype=np.float64)
-        best = None
-        for mean in self.means:  # one class at a time: memory of (n, d), not (n, c, d)
-            diff = features - mean
-            distance = np.einsum("ij,jk,ik->i", diff, self.precision, diff)
-            best = distance if best is None else np.minimum(best, distance)
-        return np.sqrt(np.maximum(best, 0.0))
+        # With precision = L L^T, the distance is Euclidean after mapping by L: one
+        # (n, d) x (d, d) product, then (n, classes) distances.
+        mapped = np.asarray(features, dtype=np.float64) @ self._factor
+        centres = self.means @ self._factor
+        squared = (
+            (mapped**2).sum(axis=1, keepdims=True)
+            - 2 * mapped @ centres.T
+            + (centres**2).sum(axis=1)
+        )
+        return np.sqrt(np.maximum(squared.min(axis=1), 0.0))
 
     def arrays(self):
         return {"means": self.means, "precision": self.precision}
@@ -214,6 +218,12 @@ class Mahalanobis(Detector):
         detector = cls()
         detector.means = means.astype(np.float64)
         detector.precision = precision.astype(np.float64)
+        try:
+            detector._factor = np.linalg.cholesky(detector.precision)
+        except np.linalg.LinAlgError:
+            raise ValueError(
+                "the 'mahalanobis' detector's precision is not positive definite"
+            ) from None
         return detector
 
 

@@ -49,8 +49,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from sklimg import _sklearn_store
 from sklimg._files import atomic_write, special_file_kind, unwritable_reason
+from sklimg._fit import head as head_route
 from sklimg._fit import neural
-from sklimg._fit.head import default_head
 from sklimg._fit.run import route_of
 from sklimg._fit.state import HeadFit, NeuralFit
 from sklimg._json import plain_history
@@ -683,26 +683,13 @@ def _rebuild(config: dict, weights: bytes, head: bytes, trust: bytes, path: Path
         if spec.kind == "classical":
             if architecture != {"backbone": spec.name, "in_chans": channels}:
                 raise ValueError(f"a classical backbone's architecture is {architecture}")
-            # Its fit reads only the images' shape.
-            extractor = spec.build(in_chans=channels, **(model.backbone_kwargs or {}))
-            extractor.fit(np.zeros((1, height, width, channels), np.float32))
+            blank = np.zeros((1, height, width, channels), np.float32)
+            extractor = head_route.classical_extractor(model, spec, blank)
         else:
             if architecture.get("n_classes") is not None:
                 raise ValueError("a feature extractor's network has an output layer")
-            extractor = loaded_deep_features(
-                network(None),
-                seen["input_shape"],
-                backbone=spec,
-                pretrained=model.pretrained,
-                weights=model.weights,
-                backbone_kwargs=model.backbone_kwargs,
-                input_size=model.input_size,
-                batch_size=model.batch_size,
-                device=device,
-                memory=model.memory,
-                num_workers=model.num_workers,
-                random_state=model.random_state,
-            )
+            params = head_route.deep_features_params(model, spec, device, model.random_state)
+            extractor = loaded_deep_features(network(None), seen["input_shape"], **params)
         _check_head(estimator, classes, extractor.n_features_out_, path)
         return HeadFit(
             **seen,
@@ -770,7 +757,7 @@ def check_storable(clf, spec) -> None:
     """
     if route_of(clf.head, spec) != "head":
         return
-    head = default_head() if clf.head is None else clone(clf.head)
+    head = head_route.default_head() if clf.head is None else clone(clf.head)
     types = _sklearn_store.untrusted_types(head)
     if types:
         raise Refusal(

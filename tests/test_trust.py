@@ -234,3 +234,27 @@ def test_a_refit_without_trust_forgets_it(knn_model, digits_split):
     model.fit(X_train, y_train)
     assert not hasattr(model, "unknown_threshold_") and not hasattr(model, "temperature_")
     assert -1 not in model.predict(X_test)
+
+
+def test_the_held_out_split_is_the_one_skorch_validates_on():
+    from skorch.dataset import ValidSplit
+
+    from sklimg._fit.trust import held_out
+
+    y = np.repeat(np.arange(5), [30, 20, 40, 10, 25])
+    skorch_train, skorch_valid = ValidSplit(0.1, stratified=True, random_state=7)(
+        np.zeros((len(y), 1), np.float32), y
+    )
+    train, valid = held_out(y, 0.1, 7)
+    np.testing.assert_array_equal(valid, skorch_valid.indices)
+    np.testing.assert_array_equal(train, skorch_train.indices)
+
+
+def test_a_mahalanobis_state_that_is_not_a_precision_is_refused():
+    from sklimg._trust import Mahalanobis
+
+    means, precision = np.zeros((2, 3)), -np.eye(3)
+    with pytest.raises(ValueError, match="not positive definite"):
+        Mahalanobis.from_arrays({"means": means, "precision": precision}, 3)
+    detector = Mahalanobis.from_arrays({"means": means, "precision": 4 * np.eye(3)}, 3)
+    np.testing.assert_allclose(detector.score(np.ones((1, 3)), None, 1.0), [2 * np.sqrt(3)])

@@ -33,7 +33,15 @@ from sklimg.features._deep import extractor_features, fitted_deep_features
 from sklimg.utils._introspection import takes_keyword
 from sklimg.utils._torch_utils import seeded
 
-__all__ = ["default_head", "features", "fit", "logits", "partial_fit"]
+__all__ = [
+    "classical_extractor",
+    "deep_features_params",
+    "default_head",
+    "features",
+    "fit",
+    "logits",
+    "partial_fit",
+]
 
 
 def default_head():
@@ -127,20 +135,33 @@ def feature_extractor(clf, prepared: Prepared):
     """The frozen extractor the head is fitted on, built for ``prepared``'s images."""
     spec, sample = prepared.spec, prepared.sample
     if spec.kind == "classical":
-        extractor = spec.build(in_chans=sample.shape[-1], **(clf.backbone_kwargs or {}))
-        return extractor.fit(prepared.images[:1])
+        return classical_extractor(clf, spec, prepared.images[:1])
     return fitted_deep_features(
-        sample,
+        sample, **deep_features_params(clf, spec, prepared.device, prepared.seed)
+    )
+
+
+def classical_extractor(clf, spec, first):
+    """A classical backbone's transformer with ``clf``'s ``backbone_kwargs``, fitted on
+    the ``first`` image (an array of one): its fit reads only the shape."""
+    extractor = spec.build(in_chans=first.shape[-1], **(clf.backbone_kwargs or {}))
+    return extractor.fit(first)
+
+
+def deep_features_params(clf, spec, device: str, seed) -> dict:
+    """The :class:`~sklimg.features.DeepFeatures` parameters of ``clf``'s frozen deep
+    backbone (for fitting it, and for ``sklimg.load`` rebuilding it)."""
+    return dict(
         backbone=spec,
         pretrained=clf.pretrained,
         weights=clf.weights,
         backbone_kwargs=clf.backbone_kwargs,
         input_size=clf.input_size,
         batch_size=clf.batch_size,
-        device=prepared.device,
+        device=device,
         memory=clf.memory,
         num_workers=clf.num_workers,
-        random_state=prepared.seed,
+        random_state=seed,
     )
 
 
