@@ -6,18 +6,23 @@ from sklimg.lr_finder import find_lr
 from sklimg.persistence import load, save
 from sklimg.plotting import (
     plot_confusion_matrix,
+    plot_explanations,
     plot_history,
     plot_lr_finder,
     plot_most_confused,
     plot_reliability,
 )
+from sklimg.saliency import deletion_scores, explain
 
 __all__ = [
     "ImageClassifier",
     "__version__",
+    "deletion_scores",
+    "explain",
     "find_lr",
     "load",
     "plot_confusion_matrix",
+    "plot_explanations",
     "plot_history",
     "plot_lr_finder",
     "plot_most_confused",

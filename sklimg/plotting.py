@@ -32,10 +32,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "plot_confusion_matrix",
+    "plot_explanations",
     "plot_history",
     "plot_lr_finder",
     "plot_most_confused",
     "plot_reliability",
+    "saliency_overlay",
 ]
 
 # A metric name in plot_history draws these history keys in one panel, the ones present.
@@ -582,3 +584,107 @@ def reliability_diagram(y, proba, classes, *, n_bins: int = 15, ax: Axes | None 
     ax.set_title(f"ECE {ece:.3f} ({len(y)} images, {n_bins} bins)")
     ax.legend(loc="upper left")
     return ax
+
+
+def saliency_overlay(image, saliency, *, alpha: float = 0.5, cmap: str = "jet") -> np.ndarray:
+    """An image with a saliency map blended over it, as an RGB ``uint8`` array.
+
+    Parameters
+    ----------
+    image : ndarray of shape (H, W) or (H, W, C)
+        ``uint8`` or floats in [0, 1].
+    saliency : ndarray of shape (h, w)
+        Values in [0, 1] (from :func:`sklimg.explain`); resized to ``(H, W)``.
+    alpha : float, default=0.5
+        Weight of the map's colours, scaled by the map itself (pixels that did not
+        matter keep the image).
+    cmap : str, default="jet"
+        matplotlib colour map of the saliency.
+
+    Returns
+    -------
+    overlay : ndarray of shape (H, W, 3), uint8
+    """
+    from matplotlib import colormaps
+    from skimage.transform import resize
+
+    image = np.asarray(image)
+    image = image / 255.0 if image.dtype == np.uint8 else np.clip(image, 0, 1)
+    image = image[..., None] if image.ndim == 2 else image
+    rgb = np.repeat(image[..., :1], 3, axis=-1) if image.shape[-1] == 1 else image[..., :3]
+    saliency = resize(np.asarray(saliency, float), rgb.shape[:2], order=1, anti_aliasing=False)
+    colours = colormaps[cmap](np.clip(saliency, 0, 1))[..., :3]
+    weight = alpha * np.clip(saliency, 0, 1)[..., None]
+    return np.rint(255 * ((1 - weight) * rgb + weight * colours)).astype(np.uint8)
+
+
+def plot_explanations(
+    model,
+    X,
+    y=None,
+    *,
+    method: str = "gradcam",
+    target=None,
+    n_cols: int = 4,
+    fig: Figure | None = None,
+) -> Figure:
+    """Images with their saliency maps overlaid, titled with the predicted label and
+    its probability (and the true label, given ``y``).
+
+    Parameters
+    ----------
+    model : ImageClassifier or Pipeline
+        Fitted; see :func:`sklimg.explain`.
+    X : array-like of shape (n_samples, H, W[, C]), list of arrays or file paths
+        A few images of one size.
+    y : array-like of shape (n_samples,) or None, default=None
+        True labels, shown when given.
+    method, target
+        As for :func:`sklimg.explain`.
+    n_cols : int, default=4
+        Images per row.
+    fig : matplotlib Figure or None, default=None
+        Where to draw; ``None``: a new figure through pyplot.
+
+    Returns
+    -------
+    fig : matplotlib Figure
+
+    Examples
+    --------
+    >>> from sklimg import ImageClassifier, plot_explanations
+    >>> from sklimg.datasets import load_digits_images
+    >>> X, y = load_digits_images(return_X_y=True)
+    >>> clf = ImageClassifier("test_cnn", max_epochs=2, random_state=0).fit(X[:300], y[:300])
+    >>> fig = plot_explanations(clf, X[300:304], y[300:304])
+    >>> len(fig.axes)
+    4
+    >>> import matplotlib.pyplot as plt
+    >>> plt.close(fig)
+    """
+    from sklimg.saliency import explain
+
+    maps = explain(model, X, method=method, target=target)
+    images = as_images(X)
+    images = list(images) if isinstance(images, LazyImages) else images
+    proba = model.predict_proba(X)
+    classes = model.classes_
+    if y is not None:
+        y = np.asarray(y)
+        _check_lengths(X, y)
+    n = len(maps)
+    n_rows = math.ceil(n / n_cols)
+    if fig is None:
+        import matplotlib.pyplot as plt
+
+        fig = plt.figure(figsize=(2.2 * min(n, n_cols), 2.4 * n_rows))
+    for i in range(n):
+        ax = fig.add_subplot(n_rows, min(n, n_cols), i + 1)
+        ax.imshow(saliency_overlay(images[i], maps[i]))
+        best = int(np.argmax(proba[i]))
+        title = f"{classes[best]} ({proba[i, best]:.2f})"
+        if y is not None:
+            title += f"\ntrue: {y[i]}"
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
+    return fig

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 # The command modules register themselves.
 import sklimg.cli.backbones
 import sklimg.cli.evaluate
+import sklimg.cli.explain
 import sklimg.cli.predict
 import sklimg.cli.train  # noqa: F401
 from sklimg._version import __version__
