@@ -664,11 +664,13 @@ def plot_explanations(
     """
     from sklimg.saliency import explain
 
+    proba = model.predict_proba(X)
+    classes = model.classes_
+    if target is None:  # the predicted classes: explain then predicts no second time
+        target = np.asarray(classes)[np.argmax(proba, axis=1)]
     maps = explain(model, X, method=method, target=target)
     images = as_images(X)
     images = list(images) if isinstance(images, LazyImages) else images
-    proba = model.predict_proba(X)
-    classes = model.classes_
     if y is not None:
         y = np.asarray(y)
         _check_lengths(X, y)

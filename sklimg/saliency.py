@@ -115,7 +115,8 @@ def explain(
     if layer is not None and method != "gradcam":
         raise ValueError(f"layer= chooses Grad-CAM's layer; method={method!r} has none.")
     images = _user_images(X)
-    targets = _targets(model, classifier, images, target)
+    proba = model.predict_proba(images) if target is None else None
+    targets = _targets(classifier, target, len(images), proba)
     if method == "occlusion":
         maps = _occlusion(model, images, targets, batch_size)
     else:
@@ -175,9 +176,10 @@ def deletion_scores(model, X, maps, *, target=None, random_state=0) -> DeletionS
     maps = np.asarray(maps)
     if maps.shape != images.shape[:3]:
         raise ValueError(f"maps must have shape {images.shape[:3]}; got {maps.shape}.")
-    targets = _targets(model, classifier, images, target)
+    proba = model.predict_proba(images)  # the predicted classes, and how sure
+    targets = _targets(classifier, target, len(images), proba)
     rows = np.arange(len(images))
-    before = model.predict_proba(images)[rows, targets]
+    before = proba[rows, targets]
     n_pixels = maps[0].size
     k = max(1, round(_DELETED * n_pixels))
     fill = images.mean(axis=(1, 2), keepdims=True)
@@ -188,10 +190,12 @@ def deletion_scores(model, X, maps, *, target=None, random_state=0) -> DeletionS
         flat[rows[:, None], chosen] = fill.reshape(len(images), 1, -1)
         return flat.reshape(images.shape)
 
-    salient = (
-        before
-        - model.predict_proba(masked(np.argsort(-maps.reshape(len(maps), -1))))[rows, targets]
-    )
+    def fall(ranked: np.ndarray) -> np.ndarray:
+        """The fall of the targets' probabilities with the first-ranked pixels masked."""
+        order = np.argsort(-ranked.reshape(len(ranked), -1), axis=1)
+        return before - model.predict_proba(masked(order))[rows, targets]
+
+    salient = fall(maps)
     # The random masks are the map itself moved to a random place (circularly, by a
     # quarter to three quarters of the image each way): as many pixels, in blobs of the
     # same shapes. Scattered random pixels are a harsher change than any blob (on 25x25
@@ -210,8 +214,7 @@ def deletion_scores(model, X, maps, *, target=None, random_state=0) -> DeletionS
                 for m, (a, b) in zip(maps, shifts, strict=True)
             ]
         )
-        order = np.argsort(-moved.reshape(len(maps), -1), axis=1)
-        random.append(before - model.predict_proba(masked(order))[rows, targets])
+        random.append(fall(moved))
     return DeletionScores(salient=salient, random=np.mean(random, axis=0))
 
 
@@ -235,16 +238,17 @@ def _user_images(X) -> np.ndarray:
     return unit_float(images)
 
 
-def _targets(model, classifier, images: np.ndarray, target) -> np.ndarray:
-    """Class indices into ``classes_``: predicted, or the labels of ``target``."""
+def _targets(classifier, target, n_images: int, proba) -> np.ndarray:
+    """Class indices into ``classes_``: the labels of ``target``, or with ``None`` the
+    most probable classes of ``proba`` (the images' ``predict_proba``)."""
     classes = classifier.classes_
     if target is None:
-        return np.argmax(model.predict_proba(images), axis=1)
+        return np.argmax(proba, axis=1)
     labels = np.asarray(target, dtype=object)
-    labels = np.broadcast_to(labels, (len(images),)) if labels.ndim == 0 else labels
-    if labels.shape != (len(images),):
+    labels = np.broadcast_to(labels, (n_images,)) if labels.ndim == 0 else labels
+    if labels.shape != (n_images,):
         raise ValueError(
-            f"target must be one label or one per image ({len(images)}); got {labels.shape}."
+            f"target must be one label or one per image ({n_images}); got {labels.shape}."
         )
     # By their text, so that a command line's "3" names the class 3.
     index = {str(c): i for i, c in enumerate(classes.tolist())}
@@ -260,11 +264,9 @@ def _through_steps(steps, images: np.ndarray):
     """The classifier's inputs, and the ``(H, W)`` before each step."""
     shapes = []
     for _, step in steps:
-        if step is None or step == "passthrough":
-            shapes.append(images.shape[1:3])
-            continue
         shapes.append(images.shape[1:3])
-        images = np.asarray(step.transform(images))
+        if step is not None and step != "passthrough":
+            images = np.asarray(step.transform(images))
     return images, shapes
 
 

@@ -87,10 +87,12 @@ def run(args: argparse.Namespace) -> int:
         args.model, allow_pickle=args.allow_pickle, device=args.device, command=args.command
     )
     images = prepare_images(model, paths)
-    maps = explain(model, images, method=args.method, target=args.target)
-    scores = deletion_scores(model, images, maps, target=args.target)
     proba = np.asarray(model.predict_proba(images))
     classes = np.asarray(model.classes_)
+    # The predicted classes as the target: explain then predicts no second time.
+    target = classes[proba.argmax(axis=1)] if args.target is None else args.target
+    maps = explain(model, images, method=args.method, target=target)
+    scores = deletion_scores(model, images, maps, target=target)
     out.mkdir(parents=True, exist_ok=True)
     records = []
     for i, path in enumerate(paths):
