@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from numbers import Integral
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -354,7 +354,15 @@ def _labels(classes: np.ndarray, y_true: np.ndarray) -> np.ndarray:
 
 # ------------------------------------------------------------------- worst errors
 def plot_most_confused(
-    clf, X, y, *, n: int = 16, ncols: int | None = None, fig: Figure | None = None
+    clf,
+    X,
+    y,
+    *,
+    n: int = 16,
+    ncols: int | None = None,
+    explain: bool = False,
+    method: str = "gradcam",
+    fig: Figure | None = None,
 ) -> Figure:
     """A grid of the images ``clf`` gets wrong with the highest confidence.
 
@@ -378,6 +386,13 @@ LazyImages
         Most images shown.
     ncols : int or None, default=None
         Columns of the grid; ``None``: about as many as rows.
+    explain : bool, default=False
+        Overlay each image with its saliency map for the predicted (wrong) class:
+        where the classifier looked when it made the error. ``clf`` is then an
+        :class:`~sklimg.ImageClassifier` or a pipeline ending in one, and each image
+        shown is explained alone, at its own size (see :func:`sklimg.explain`).
+    method : {"gradcam", "integrated_gradients", "occlusion"}, default="gradcam"
+        The saliency method, with ``explain=True``.
     fig : matplotlib Figure or None, default=None
         An empty figure to draw into; ``None``: a new one through pyplot.
 
@@ -409,8 +424,10 @@ LazyImages
     4
     >>> fig.axes[0].get_title()  # doctest: +SKIP
     'true: 8\\npred: 1 (0.62)'
+    >>> fig_maps = plot_most_confused(clf, X[100:200], y[100:200], n=4, explain=True)
     >>> import matplotlib.pyplot as plt
     >>> plt.close(fig)
+    >>> plt.close(fig_maps)
     """
     y = np.asarray(y)
     _check_lengths(X, y)
@@ -420,7 +437,35 @@ LazyImages
     images = as_images(
         X, image_shape=getattr(clf, "image_shape", None), channels=(1, 3, 4), ragged=True
     )
-    return most_confused_grid(images, y, proba, clf.classes_, n=n, ncols=ncols, fig=fig)
+    saliency = error_saliency(clf, method) if explain else None
+    return most_confused_grid(
+        images, y, proba, clf.classes_, n=n, ncols=ncols, saliency=saliency, fig=fig
+    )
+
+
+def error_saliency(model, method: str) -> Callable[[np.ndarray, Any], np.ndarray]:
+    """``saliency(image, label) -> map``: :func:`sklimg.explain` of one image (at its
+    own size, as a grid of errors may hold images of several) for ``label``.
+
+    Parameters
+    ----------
+    model : ImageClassifier or Pipeline ending in one
+    method : str
+        As for :func:`sklimg.explain`.
+
+    Returns
+    -------
+    callable
+    """
+    from sklimg.saliency import METHODS, explain
+
+    if method not in METHODS:  # before the grid's predictions, not after them
+        raise ValueError(f"Unknown method {method!r}; choose one of {list(METHODS)}.")
+
+    def saliency(image: np.ndarray, label) -> np.ndarray:
+        return explain(model, np.asarray(image)[np.newaxis], method=method, target=[label])[0]
+
+    return saliency
 
 
 def most_confused_grid(
@@ -431,13 +476,15 @@ def most_confused_grid(
     *,
     n: int = 16,
     ncols: int | None = None,
+    saliency: Callable[[np.ndarray, Any], np.ndarray] | None = None,
     fig: Figure | None = None,
 ) -> Figure:
     """Draw the most confident errors from probabilities already computed.
 
     ``images`` is indexable by position: an array ``(n, H, W, C)`` or ``LazyImages``
-    (only the images shown are decoded). Used by :func:`plot_most_confused` and by
-    ``sklimg evaluate --errors``.
+    (only the images shown are decoded). ``saliency(image, predicted_label) -> map``
+    (:func:`error_saliency`), when given, overlays each image shown with its map.
+    Used by :func:`plot_most_confused` and by ``sklimg evaluate --errors``.
     """
     for name, value in (("n", n), ("ncols", ncols)):
         if value is not None and (
@@ -470,7 +517,11 @@ def most_confused_grid(
     paths = _source_paths(images)
     for k, i in enumerate(shown):
         ax = fig.add_subplot(rows, columns, k + 1)
-        _show_image(ax, images[int(i)])
+        image = images[int(i)]
+        if saliency is None:
+            _show_image(ax, image)
+        else:
+            _show_image(ax, saliency_overlay(image, saliency(image, classes[predicted[i]])))
         ax.set_title(
             f"true: {y_true[i]}\npred: {classes[predicted[i]]} ({confidence[i]:.2f})",
             fontsize=9,

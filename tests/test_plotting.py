@@ -207,3 +207,35 @@ def test_most_confused_takes_what_a_pipeline_takes(small_digits):
     assert len(fig.axes) == 4
     shapes = {fig_ax.images[0].get_array().shape for fig_ax in fig.axes}
     assert shapes <= {(8, 8, 4), (16, 16, 4)}  # drawn as given, not as the model saw them
+
+
+def test_most_confused_with_explain_overlays_the_map_of_the_wrong_class(fitted):
+    from sklimg import explain
+    from sklimg.plotting import saliency_overlay
+
+    clf, X, y = fitted
+    fig = plot_most_confused(clf, X, y, n=3, explain=True, method="integrated_gradients")
+    proba = clf.predict_proba(X)
+    confidence = proba.max(axis=1)
+    wrong = np.flatnonzero(clf.predict(X) != y)
+    first = wrong[np.argmax(confidence[wrong])]
+    drawn = fig.axes[0].images[0].get_array()
+    guess = clf.classes_[proba[first].argmax()]
+    maps = explain(clf, X[first : first + 1], method="integrated_gradients", target=guess)
+    np.testing.assert_array_equal(drawn, saliency_overlay(X[first], maps[0]))
+    assert drawn.shape == (8, 8, 3)
+    with pytest.raises(ValueError, match=r"Unknown method 'lime'.*'gradcam'"):
+        plot_most_confused(clf, X, y, explain=True, method="lime")
+
+
+def test_most_confused_explains_each_image_at_its_own_size_through_a_pipeline(small_digits):
+    from sklearn.pipeline import make_pipeline
+
+    from sklimg.preprocessing import Resize
+
+    X, y = small_digits
+    images = [np.kron(image, np.ones((k, k))) for image, k in zip(X, [1, 2] * 150, strict=True)]
+    model = make_pipeline(Resize(8), ImageClassifier(**FAST)).fit(images[:200], y[:200])
+    fig = plot_most_confused(model, images[200:], y[200:], n=6, explain=True)
+    shapes = {ax.images[0].get_array().shape for ax in fig.axes}
+    assert shapes == {(8, 8, 3), (16, 16, 3)}  # the overlays on the images as given

@@ -18,7 +18,13 @@ from sklimg.cli._output import new_figure, warn
 from sklimg.cli._types import fill, positive_int
 from sklimg.datasets import load_image_folder
 from sklimg.metrics import expected_calibration_error
-from sklimg.plotting import confusion_matrix_display, most_confused_grid, reliability_diagram
+from sklimg.plotting import (
+    confusion_matrix_display,
+    error_saliency,
+    most_confused_grid,
+    reliability_diagram,
+)
+from sklimg.saliency import METHODS
 
 __all__ = ["add_parser", "run"]
 
@@ -78,6 +84,15 @@ def add_parser(commands, parents: list) -> argparse.ArgumentParser:
         help="most images in the --errors grid (default: 16)",
     )
     evaluate.add_argument(
+        "--explain",
+        choices=METHODS,
+        metavar="METHOD",
+        help=(
+            "overlay each image of the --errors grid with its saliency map for the "
+            f"predicted class: {', '.join(METHODS)} (default: no maps)"
+        ),
+    )
+    evaluate.add_argument(
         "--calibration-plot",
         metavar="PNG",
         help=(
@@ -95,6 +110,8 @@ def add_parser(commands, parents: list) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.explain is not None and args.errors is None:
+        raise CommandError("--explain draws maps on the --errors grid; add --errors PNG.")
     for option in ("confusion_matrix", "errors", "calibration_plot"):
         target = getattr(args, option)
         if target is None:
@@ -153,7 +170,10 @@ def run(args: argparse.Namespace) -> int:
         saved["confusion_matrix"] = args.confusion_matrix
     if args.errors:
         fig = new_figure()
-        most_confused_grid(images, labels, proba, known, n=args.n_errors, fig=fig)
+        saliency = None if args.explain is None else error_saliency(model, args.explain)
+        most_confused_grid(
+            images, labels, proba, known, n=args.n_errors, saliency=saliency, fig=fig
+        )
         fig.savefig(args.errors, dpi=100)
         saved["errors"] = args.errors
     if args.calibration_plot:

@@ -1,6 +1,7 @@
 """``sklimg evaluate``: accuracy, the report and the pictures."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -31,6 +32,21 @@ def test_evaluate_prints_accuracy_and_report_and_saves_pictures(trained, data, t
     for picture in (cm, errors):
         with Image.open(picture) as image:
             assert image.format == "PNG" and min(image.size) > 100
+
+    # Labels swapped, so that every image is an error: the grid with maps differs.
+    swapped = tmp_path / "swapped"
+    for given, wrong in zip(CLASSES, CLASSES[1:] + CLASSES[:1], strict=True):
+        shutil.copytree(data[1] / given, swapped / wrong)
+    plain, explained = tmp_path / "plain.png", tmp_path / "explained.png"
+    assert run("evaluate", trained[0], swapped, "--errors", plain, "--n-errors", "4")[0] == 0
+    code, out, err = run("evaluate", trained[0], swapped, "--errors", explained,
+                         "--n-errors", "4", "--explain", "occlusion")  # fmt: skip
+    assert code == 0, err
+    with Image.open(plain) as a, Image.open(explained) as b:
+        assert a.size == b.size and np.abs(np.asarray(a, float) - np.asarray(b, float)).mean() > 1
+    assert_one_line_error(
+        *run("evaluate", trained[0], data[1], "--explain", "gradcam"), "add --errors PNG"
+    )
 
     code, out, _ = run("evaluate", trained[0], data[1], "--format", "json")
     assert code == 0
