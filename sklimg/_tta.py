@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import torch
 
-__all__ = ["TTA_POLICIES", "average_over_views", "check_tta"]
+__all__ = ["TTA_POLICIES", "average_over_views", "check_tta", "views"]
 
 #: Accepted by ``ImageClassifier(tta=...)``, besides ``None``.
 TTA_POLICIES = ("flip", "flip_translate")
@@ -41,8 +41,47 @@ def _reflect_shift(x: torch.Tensor, step: int) -> torch.Tensor:
     return x
 
 
-def _mirror_mean(infer: Callable, x: torch.Tensor) -> torch.Tensor:
-    return 0.5 * (infer(x) + infer(x.flip(-1)))
+def _shifted(step: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    return lambda x: _reflect_shift(x, step)
+
+
+def _mirrored(view: Callable) -> Callable[[torch.Tensor], torch.Tensor]:
+    return lambda x: view(x).flip(-1)
+
+
+def _unmirrored(undo: Callable) -> Callable[[torch.Tensor], torch.Tensor]:
+    return lambda x: undo(x.flip(-1))
+
+
+def views(policy: str | None) -> list[tuple[float, Callable, Callable]]:
+    """The views of ``policy``: ``(weight, view, undo)`` for each, where ``view`` maps
+    a batch ``(N, C, H, W)`` to the view and ``undo`` maps a per-pixel result on the
+    view (a saliency map) back onto the image's pixels (a shift's undo reflects the
+    edge row and column it cannot recover).
+
+    Parameters
+    ----------
+    policy : {None, "flip", "flip_translate"}
+
+    Returns
+    -------
+    list of (float, callable, callable)
+        The weights sum to 1.
+    """
+    check_tta(policy)
+    identity = (lambda x: x, lambda x: x)
+    if policy is None:
+        return [(1.0, *identity)]
+    pairs = [identity]
+    if policy == "flip_translate":
+        pairs += [(_shifted(-1), _shifted(1)), (_shifted(1), _shifted(-1))]
+    # The unshifted pair weighs as much as both shifted pairs together.
+    weights = [0.5] if policy == "flip" else [0.25, 0.125, 0.125]
+    return [
+        (weight, *pair)
+        for weight, (view, undo) in zip(weights, pairs, strict=True)
+        for pair in ((view, undo), (_mirrored(view), _unmirrored(undo)))
+    ]
 
 
 def average_over_views(infer: Callable, x: torch.Tensor, policy: str | None) -> torch.Tensor:
@@ -62,11 +101,6 @@ def average_over_views(infer: Callable, x: torch.Tensor, policy: str | None) -> 
     torch.Tensor
         The averaged outputs, ``(N, D)``.
     """
-    check_tta(policy)
     if policy is None:
         return infer(x)
-    logits = _mirror_mean(infer, x)
-    if policy == "flip":
-        return logits
-    shifted = _mirror_mean(infer, _reflect_shift(x, -1)) + _mirror_mean(infer, _reflect_shift(x, 1))
-    return 0.5 * logits + 0.25 * shifted
+    return sum(weight * infer(view(x)) for weight, view, _ in views(policy))

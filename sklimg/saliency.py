@@ -1,12 +1,12 @@
 """Saliency maps: where in each image a classifier looked, on the images' own pixels.
 
 :func:`explain` computes one map per image with captum's attribution algorithms and
-sklimg's knowledge of the model: the layer Grad-CAM reads (the backbone's last spatial
-feature map, found by running the network once), the classifier's on-the-fly resize,
-and a pipeline's image steps, so that every map comes back on the pixel grid of the
-images as they were passed. :func:`deletion_scores` checks a map's faithfulness: how
-much the explained class's probability falls when the most salient pixels are masked,
-against the same mask moved elsewhere.
+sklimg's knowledge of the model: the layer Grad-CAM reads (among the feature maps
+the backbone's spec records, or found by running a user's network once), the
+classifier's on-the-fly resize, and a pipeline's image steps, so that every map comes
+back on the pixel grid of the images as they were passed. :func:`deletion_scores`
+checks a map's faithfulness: how much the explained class's probability falls when the
+most salient pixels are masked, against the same mask moved elsewhere.
 
 Needs ``pip install "sklimg[explain]"`` (captum, imported when a map is computed:
 it takes seconds to import).
@@ -15,6 +15,7 @@ it takes seconds to import).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -22,10 +23,15 @@ import torch.nn.functional as F
 from skimage.transform import resize
 from sklearn.utils.validation import check_is_fitted
 
+from sklimg._fit.head import logits as head_logits
+from sklimg._linear_head import linear_head
+from sklimg._network import ImageNetwork
 from sklimg._pixels import unit_float
 from sklimg._torch_data import images_to_tensor
 from sklimg._training.net import bare_module, net_device
+from sklimg._tta import views
 from sklimg.classifier import ImageClassifier
+from sklimg.features import DeepFeatures
 from sklimg.preprocessing import Resize
 from sklimg.utils.validation import as_images, check_images
 
@@ -72,12 +78,18 @@ def explain(
     X : array-like of shape (n_samples, H, W[, C]), list of arrays or file paths
         Images of one size, as ``model.predict`` takes them.
     method : {"gradcam", "integrated_gradients", "occlusion"}, default="gradcam"
-        ``"gradcam"``: Grad-CAM on the backbone's last spatial feature map (or
-        ``layer``); ``"integrated_gradients"``: gradients integrated from a black image
-        (32 steps); both need a neural head. ``"occlusion"``: the fall in probability
-        when a square of the image is greyed out, slid over it; it needs only
-        ``predict_proba``, so it explains every route, classical backbones and
-        scikit-learn heads included.
+        ``"gradcam"``: Grad-CAM on the last of the backbone's feature maps at least 8
+        pixels on its shorter side (those its ``BackboneSpec.feature_maps`` records;
+        for a user's module, its activations and blocks), or ``layer``;
+        ``"integrated_gradients"``: gradients integrated from a black image (32
+        steps). Both need gradients from the images to the logits: a neural head, or
+        a linear scikit-learn head (scalers, PCA, then a linear model such as the
+        default ``LogisticRegression``) on a frozen deep backbone, run in torch.
+        ``"occlusion"``: the fall in probability when a square of the image is greyed
+        out, slid over it; it needs only ``predict_proba``, so it explains every
+        route, classical backbones and any scikit-learn head included. With the
+        classifier's ``tta``, the maps are averaged over its views (each taken back
+        onto the image) as its predictions are.
     target : label, array-like of labels, or None, default=None
         The class explained: ``None`` for each image's predicted class, one label for
         all, or one per image; labels from ``classes_``.
@@ -120,16 +132,15 @@ def explain(
     if method == "occlusion":
         maps = _occlusion(model, images, targets, batch_size)
     else:
-        if not hasattr(classifier, "net_"):
-            raise ValueError(
-                f"method={method!r} needs a network's gradients; this classifier has a "
-                f"scikit-learn head on fixed features. Use method='occlusion', which "
-                f"explains every route."
-            )
         steps = model.steps[:-1] if hasattr(model, "steps") else []
         inputs, shapes = _through_steps(steps, images)
-        compute = _gradcam if method == "gradcam" else _integrated_gradients
-        maps = compute(classifier, inputs, targets, layer, batch_size)
+        network, device = _network(classifier, method, inputs[:batch_size])
+        if method == "gradcam":
+            module = _layer(classifier.backbone_spec_, network, layer, inputs[:1], device)
+            compute = partial(_gradcam, network, device, module, batch_size)
+        else:
+            compute = partial(_integrated_gradients, network, device, batch_size)
+        maps = _over_views(classifier.tta, compute, inputs, targets)
         maps = _back_to_user_pixels(steps, shapes, maps)
     return _normalised(maps)
 
@@ -306,14 +317,51 @@ def _traced_back(name, step, shape, maps: np.ndarray) -> np.ndarray:
     return out
 
 
-def _network(classifier):
-    """The classifier's torch network, in eval mode, and where its inputs go."""
-    return bare_module(classifier.net_).eval(), net_device(classifier.net_)
+def _over_views(policy, compute, images: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """``compute(images, targets)``'s maps averaged over the classifier's test-time
+    views, each taken back onto the image's pixels, as its predictions average the
+    views' outputs (a mirrored view's map is mirrored back). Occlusion needs none of
+    this: it goes through ``predict_proba``, which averages the views itself."""
+    batch = torch.from_numpy(images).permute(0, 3, 1, 2)
+    total = 0
+    for weight, view, undo in views(policy):
+        viewed = images if policy is None else view(batch).permute(0, 2, 3, 1).numpy()
+        maps = torch.from_numpy(compute(viewed, targets))
+        total = total + weight * undo(maps[:, None])[:, 0].numpy()
+    return total
 
 
-def _gradcam(classifier, images, targets, layer, batch_size) -> np.ndarray:
-    network, device = _network(classifier)
-    module = _layer(network, layer, images[:1], device)
+def _network(classifier, method: str, probe: np.ndarray):
+    """The torch network from images to the classifier's logits, in eval mode, and
+    where its inputs go: the classifier's own, or for a scikit-learn head on a frozen
+    deep backbone, the backbone with the head's linear maps in torch, checked to give
+    the head's own logits on ``probe``."""
+    if hasattr(classifier, "net_"):
+        return bare_module(classifier.net_).eval(), net_device(classifier.net_)
+    extractor = classifier.feature_extractor_
+    layers = linear_head(classifier.head_) if isinstance(extractor, DeepFeatures) else None
+    if layers is not None:
+        features = extractor.network_
+        device = next(features.parameters()).device
+        network = ImageNetwork(
+            features.adapter, features.backbone, layers.to(device), pool=features.pool
+        ).eval()
+        values = extractor.transform(probe)
+        with torch.no_grad():
+            ours = layers(torch.from_numpy(values).float().to(device)).cpu().numpy()
+        theirs = head_logits(classifier.head_, values)
+        if ours.shape == theirs.shape and np.allclose(ours, theirs, rtol=1e-3, atol=1e-3):
+            return network, device
+    raise ValueError(
+        f"method={method!r} needs gradients from the images to the logits; this "
+        f"classifier's head is a {type(classifier.head_).__name__} on "
+        f"{type(extractor).__name__} features, and only a linear head (scalers, PCA, "
+        f"then a linear model) on a deep backbone has them. Use method='occlusion', "
+        f"which explains every route."
+    )
+
+
+def _gradcam(network, device, module, batch_size, images, targets) -> np.ndarray:
     cam = _captum().LayerGradCam(network, module)
     maps = []
     for start in range(0, len(images), batch_size):
@@ -327,8 +375,7 @@ def _gradcam(classifier, images, targets, layer, batch_size) -> np.ndarray:
     return np.concatenate(maps)
 
 
-def _integrated_gradients(classifier, images, targets, layer, batch_size) -> np.ndarray:
-    network, device = _network(classifier)
+def _integrated_gradients(network, device, batch_size, images, targets) -> np.ndarray:
     gradients = _captum().IntegratedGradients(network)
     maps = []
     for start in range(0, len(images), batch_size):
@@ -339,14 +386,15 @@ def _integrated_gradients(classifier, images, targets, layer, batch_size) -> np.
     return np.concatenate(maps)
 
 
-def _layer(network, name: str | None, probe: np.ndarray, device):
-    """The module Grad-CAM reads: ``name``, or (found by running the network on
-    ``probe``) the backbone's last activation or block whose output is a spatial
-    feature map at least :data:`_FINEST` pixels on its shorter side, else its last
-    spatial one. The last map of all is Grad-CAM's usual layer, but at 1/32 of a
-    224-pixel photo (7x7) or 1/8 of a small image (4x4 for 32x32) its peaks miss
-    small objects: on 32x32 images with an 8x8 patch, ``cnn_small``'s 4x4 map put
-    the peak on the patch for 52% of them, its last 8x8 one for 100%."""
+def _layer(spec, network, name: str | None, probe: np.ndarray, device):
+    """The module Grad-CAM reads: ``name``, or the last of the backbone's feature maps
+    (its spec's ``feature_maps``; for a user's module, its activations and blocks,
+    found by running it) that is at least :data:`_FINEST` pixels on its shorter side
+    for ``probe``, else its last spatial one. The last map of all is Grad-CAM's usual
+    layer, but at 1/32 of a 224-pixel photo (7x7) or 1/8 of a small image (4x4 for
+    32x32) its peaks miss small objects: on 32x32 images with an 8x8 patch,
+    ``cnn_small``'s 4x4 map put the peak on the patch for 52% of them, its last 8x8
+    one for 100%."""
     modules = dict(network.named_modules())
     if name is not None:
         if name not in modules:
@@ -356,7 +404,14 @@ def _layer(network, name: str | None, probe: np.ndarray, device):
                 f"ones: {spatial}."
             )
         return modules[name]
-    spatial = _spatial_modules(network, probe, device)
+    recorded = [f"backbone.{n}" for n in spec.feature_map_names(network.backbone)]
+    missing = [n for n in recorded if n not in modules]
+    if missing:
+        raise ValueError(
+            f"The spec of backbone {spec.name!r} names feature maps its network lacks: "
+            f"{missing}; give layer= (a name from model.net_.module_.named_modules())."
+        )
+    spatial = _spatial_modules(network, probe, device, recorded or None)
     if not spatial:
         raise ValueError(
             "The network has no spatial feature map for Grad-CAM; use method='occlusion'."
@@ -365,17 +420,18 @@ def _layer(network, name: str | None, probe: np.ndarray, device):
     return modules[(fine or list(spatial))[-1]]
 
 
-def _spatial_modules(network, probe: np.ndarray, device) -> dict:
-    """The backbone's activations and blocks whose output is ``(N, C, h, w)`` with
-    ``h * w > 1``, in the order they ran, with ``min(h, w)`` (convolutions,
-    normalisations and poolings are left out: an activation or a block's output is
-    what the next layer reads)."""
+def _spatial_modules(network, probe: np.ndarray, device, names=None) -> dict:
+    """The modules among ``names`` (``None``: the backbone's activations and blocks;
+    convolutions, normalisations and poolings are left out, as an activation or a
+    block's output is what the next layer reads) whose output is ``(N, C, h, w)``
+    with ``h * w > 1``, in the order they ran, with ``min(h, w)``."""
     found = {}
     hooks = []
     for name, module in network.named_modules():
-        if not name.startswith("backbone") or name == "backbone":
-            continue
-        if isinstance(module, _NOT_READ):
+        if names is None:
+            if not name.startswith("backbone.") or isinstance(module, _NOT_READ):
+                continue
+        elif name not in names:
             continue
 
         def record(module, args, output, name=name):

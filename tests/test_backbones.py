@@ -1,3 +1,4 @@
+import itertools
 import os
 from pathlib import Path
 
@@ -89,9 +90,23 @@ def test_every_backbone_builds_with_declared_feature_dim(name, small_input):
     spec = get_backbone(name)
     size = 8 if small_input else 64
     module = spec.build(in_chans=spec.in_chans or 3, small_input=small_input).eval()
+    # The stages Grad-CAM chooses from: named modules whose outputs are feature maps,
+    # each no larger than the one before.
+    names = spec.feature_map_names(module)
+    modules = dict(module.named_modules())
+    assert len(names) >= 2 and set(names) <= set(modules)
+    sides = []
+    hooks = [
+        modules[n].register_forward_hook(lambda m, a, out: sides.append(out.shape[-2:]))
+        for n in names
+    ]
     with torch.inference_mode():
         out = module(torch.rand(2, 3, size, size))
+    for hook in hooks:
+        hook.remove()
     assert out.shape == (2, spec.feature_dim)
+    assert len(sides) == len(names)
+    assert all(a[0] >= b[0] and a[1] >= b[1] for a, b in itertools.pairwise(sides))
 
 
 def test_plan_input_decisions():

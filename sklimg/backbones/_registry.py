@@ -86,6 +86,15 @@ class BackboneSpec:
         original model from a local source (e.g. an installed package), used by
         ``pretrained=True`` instead of torchvision's weights API. A module-level
         function, so that fitted models pickle.
+    feature_maps : tuple of str, or callable, default=()
+        The modules whose outputs are the backbone's successive feature maps (its
+        stages), by their names in ``backbone.named_modules()``, in order; or a
+        module-level function ``feature_maps(backbone) -> tuple of str`` for a layout
+        that depends on ``backbone_kwargs``. :func:`sklimg.explain`'s Grad-CAM reads
+        the last of them whose map is at least 8 pixels on its shorter side for the
+        images explained (``layer3`` of a ResNet on 32x32 images, where ``layer4``
+        is 4x4). ``()``: found by running the network (a user's module): its last
+        activations and blocks.
 
     Examples
     --------
@@ -121,6 +130,7 @@ class BackboneSpec:
     weights_loader: Callable[[], dict[str, Any]] | None = None
     kind: str = "deep"
     channels_last: bool = True
+    feature_maps: tuple[str, ...] | Callable[[nn.Module], tuple[str, ...]] = ()
 
     def build(
         self,
@@ -163,6 +173,23 @@ class BackboneSpec:
             raise TypeError(
                 f"Could not build backbone {self.name!r} with backbone_kwargs={kwargs!r}: {exc}"
             ) from exc
+
+    def feature_map_names(self, backbone: nn.Module) -> tuple[str, ...]:
+        """The names of ``backbone``'s stage outputs (see ``feature_maps``).
+
+        Parameters
+        ----------
+        backbone : torch.nn.Module
+            A network this spec built.
+
+        Returns
+        -------
+        names : tuple of str
+            Empty when the spec records none.
+        """
+        if callable(self.feature_maps):
+            return tuple(self.feature_maps(backbone))
+        return tuple(self.feature_maps)
 
     def plan_input(
         self, image_size: tuple[int, int], *, pretrained: bool, requested="auto"

@@ -109,6 +109,14 @@ class TinyCNN(nn.Sequential):
         )
 
 
+def _activations(backbone: nn.Module) -> tuple[str, ...]:
+    # SmallCNN's and TinyCNN's stages end in an activation; their count follows
+    # ``widths``, so the names are read from the built network.
+    return tuple(
+        name for name, layer in backbone.named_children() if isinstance(layer, nn.ReLU | nn.GELU)
+    )
+
+
 def _build_small_cnn(*, in_chans, small_input, state_dict=None, **kwargs):
     module = SmallCNN(in_chans=in_chans, **kwargs)
     if state_dict is not None:
@@ -131,6 +139,7 @@ register_backbone(
         feature_dim=128,
         in_chans=None,
         description="airbench-style 7-conv CNN trained from scratch; best for small images",
+        feature_maps=_activations,
     )
 )
 register_backbone(
@@ -141,5 +150,6 @@ register_backbone(
         feature_dim=16,
         in_chans=None,
         description="tiny 2-conv CNN for tests and smoke runs",
+        feature_maps=_activations,
     )
 )

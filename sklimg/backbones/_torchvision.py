@@ -47,6 +47,33 @@ def _convnext_small_stem(model: nn.Module) -> None:
 
 
 @dataclass(frozen=True)
+class ChildrenOf:
+    """The feature maps of a backbone whose stages are the children of one container
+    (``features`` of MobileNet, EfficientNet and ConvNeXt), by name: the count of
+    stages is read from the built network. A class, so that specs pickle."""
+
+    container: str
+
+    def __call__(self, backbone: nn.Module) -> tuple[str, ...]:
+        children = backbone.get_submodule(self.container).named_children()
+        return tuple(f"{self.container}.{name}" for name, _ in children)
+
+
+def _vgg_stages(backbone: nn.Module) -> tuple[str, ...]:
+    # The activation before each pool (the pools the small-image stem removed are
+    # Identity in their place): VGG's stages end there.
+    layers = list(backbone.features)
+    return tuple(
+        f"features.{i - 1}"
+        for i, layer in enumerate(layers)
+        if i and isinstance(layer, nn.MaxPool2d | nn.Identity)
+    )
+
+
+_RESNET_STAGES = ("layer1", "layer2", "layer3", "layer4")
+
+
+@dataclass(frozen=True)
 class TorchvisionBuilder:
     """Builds a torchvision model as a feature extractor (picklable, unlike a closure)."""
 
@@ -67,23 +94,29 @@ class TorchvisionBuilder:
 
 
 _TORCHVISION = [
-    # name, head attribute, feature dim, small-image stem, min input side, description
-    ("resnet18", "fc", 512, _resnet_small_stem, 8, "ResNet-18, 11.7M parameters"),
-    ("resnet34", "fc", 512, _resnet_small_stem, 8, "ResNet-34, 21.8M parameters"),
-    ("resnet50", "fc", 2048, _resnet_small_stem, 8, "ResNet-50, 25.6M parameters"),
-    ("vgg11_bn", "classifier.6", 4096, _vgg_small_stem, 8, "VGG-11 with BatchNorm, 132.9M"),
-    ("vgg16_bn", "classifier.6", 4096, _vgg_small_stem, 8, "VGG-16 with BatchNorm, 138.4M"),
+    # name, head attribute, feature dim, small-image stem, min input side, feature maps,
+    # description
+    ("resnet18", "fc", 512, _resnet_small_stem, 8, _RESNET_STAGES,
+     "ResNet-18, 11.7M parameters"),
+    ("resnet34", "fc", 512, _resnet_small_stem, 8, _RESNET_STAGES,
+     "ResNet-34, 21.8M parameters"),
+    ("resnet50", "fc", 2048, _resnet_small_stem, 8, _RESNET_STAGES,
+     "ResNet-50, 25.6M parameters"),
+    ("vgg11_bn", "classifier.6", 4096, _vgg_small_stem, 8, _vgg_stages,
+     "VGG-11 with BatchNorm, 132.9M"),
+    ("vgg16_bn", "classifier.6", 4096, _vgg_small_stem, 8, _vgg_stages,
+     "VGG-16 with BatchNorm, 138.4M"),
     ("mobilenet_v3_small", "classifier.3", 1024, _first_conv_stride_one, 8,
-     "MobileNetV3-Small, 2.5M parameters"),
+     ChildrenOf("features"), "MobileNetV3-Small, 2.5M parameters"),
     ("mobilenet_v3_large", "classifier.3", 1280, _first_conv_stride_one, 8,
-     "MobileNetV3-Large, 5.5M parameters"),
+     ChildrenOf("features"), "MobileNetV3-Large, 5.5M parameters"),
     ("efficientnet_b0", "classifier.1", 1280, _first_conv_stride_one, 8,
-     "EfficientNet-B0, 5.3M parameters"),
+     ChildrenOf("features"), "EfficientNet-B0, 5.3M parameters"),
     ("convnext_tiny", "classifier.2", 768, _convnext_small_stem, 8,
-     "ConvNeXt-Tiny, 28.6M parameters"),
+     ChildrenOf("features"), "ConvNeXt-Tiny, 28.6M parameters"),
 ]  # fmt: skip
 
-for _name, _head, _dim, _stem, _min_side, _desc in _TORCHVISION:
+for _name, _head, _dim, _stem, _min_side, _maps, _desc in _TORCHVISION:
     register_backbone(
         BackboneSpec(
             name=_name,
@@ -98,5 +131,6 @@ for _name, _head, _dim, _stem, _min_side, _desc in _TORCHVISION:
             torchvision_name=_name,
             small_input_below=SMALL_INPUT_BELOW,
             description=f"torchvision {_desc}",
+            feature_maps=_maps,
         )
     )

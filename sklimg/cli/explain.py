@@ -13,7 +13,7 @@ from PIL import Image
 
 from sklimg._json import plain
 from sklimg.cli._commands import Command, CommandError, register
-from sklimg.cli._models import expand, load_model, model_flags, prepare_images
+from sklimg.cli._models import expand, load_model, model_flags, prepare_images, set_tta
 from sklimg.cli._output import table
 from sklimg.cli._types import fill
 from sklimg.io import read_image
@@ -74,11 +74,6 @@ def add_parser(commands, parents: list) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.tta is not None:
-        raise CommandError(
-            "--tta averages predictions over views; explain maps each image as it is. "
-            "Leave --tta out."
-        )
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise CommandError(f"--out {args.out!r} is a file; give a folder for the overlays.")
@@ -86,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(
         args.model, allow_pickle=args.allow_pickle, device=args.device, command=args.command
     )
+    set_tta(model, args.tta, args.model)
     images = prepare_images(model, paths)
     proba = np.asarray(model.predict_proba(images))
     classes = np.asarray(model.classes_)

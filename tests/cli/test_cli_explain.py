@@ -30,15 +30,26 @@ def test_explain_writes_an_overlay_per_image_and_scores_each_map(trained, data, 
     assert "Overlays saved to" in stdout
 
 
+def test_explain_with_tta_explains_what_predict_with_tta_answers(trained, data, tmp_path):
+    model, _, _ = trained
+    images = sorted((data[1] / "red").glob("*.png"))[:3]
+    _, predicted, _ = run("predict", model, *images, "--tta", "flip", "--format", "json")
+    code, stdout, err = run("explain", model, *images, "--out", tmp_path, "--tta", "flip",
+                            "--format", "json")  # fmt: skip
+    assert code == 0, err
+    answers = {r["path"]: (r["label"], r["probability"]) for r in json.loads(stdout)}
+    for record in json.loads(predicted):
+        label, probability = answers[record["path"]]
+        assert label == record["label"]
+        np.testing.assert_allclose(probability, record["probability"], rtol=1e-5)
+
+
 def test_explain_refuses_what_it_cannot_do(trained, data, tmp_path):
     model, _, _ = trained
     image = data[1] / "red" / "0.png"
     assert_one_line_error(
         *run("explain", model, image, "--out", tmp_path, "--target", "purple"),
         "target ['purple'] is not among the classes",
-    )
-    assert_one_line_error(
-        *run("explain", model, image, "--out", tmp_path, "--tta", "flip"), "Leave --tta out"
     )
     (tmp_path / "file").write_text("x")
     assert_one_line_error(
