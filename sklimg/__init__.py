@@ -1,6 +1,7 @@
 """sklimg: scikit-learn compatible image classification."""
 
 from sklimg._version import __version__
+from sklimg.auditing import audit
 from sklimg.classifier import ImageClassifier
 from sklimg.lr_finder import find_lr
 from sklimg.persistence import load, save
@@ -17,6 +18,7 @@ from sklimg.saliency import deletion_scores, explain
 __all__ = [
     "ImageClassifier",
     "__version__",
+    "audit",
     "deletion_scores",
     "explain",
     "find_lr",
