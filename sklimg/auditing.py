@@ -20,7 +20,7 @@ from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import has_fit_parameter
 
 from sklimg import duplicates
-from sklimg._lazy import is_path_sequence
+from sklimg._lazy import LazyImages, is_path_sequence
 from sklimg.classifier import ImageClassifier
 from sklimg.exceptions import ImageInputError
 from sklimg.utils.validation import as_images, check_labels
@@ -396,7 +396,9 @@ def _frame(X, y, classes, proba, quality, issues, first, outliers, crosses, *, c
 
 
 def _paths(X):
-    """The paths of ``X`` as strings, when it holds paths."""
+    """The paths of ``X`` as strings, when it holds paths (LazyImages of files too)."""
+    if isinstance(X, LazyImages):
+        return [str(p) for p in X.source] if X.are_paths else None
     values = X.to_numpy() if hasattr(X, "to_numpy") and getattr(X, "ndim", 0) == 1 else X
     if hasattr(X, "columns") and getattr(X, "ndim", 0) == 2 and X.shape[1] == 1:
         values = X.iloc[:, 0].to_numpy()
