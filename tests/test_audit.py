@@ -4,6 +4,7 @@ any training."""
 
 import io
 
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -200,3 +201,12 @@ def test_frozen_features_are_computed_once_across_folds(tmp_path, small_digits):
     plain = audit(model, X, y, cv=3, memory=None)
     np.testing.assert_allclose(cached["label_quality"], plain["label_quality"], atol=1e-6)
     assert model.memory is None  # the model given is left as it was
+
+
+def test_folds_in_parallel_give_the_same_audit(small_digits):
+    X, y = small_digits
+    alone = audit(_fast_model(), X, y, cv=3)
+    # Threads: the folds finish in any order, and each lands on its own images.
+    with joblib.parallel_backend("threading"):
+        together = audit(_fast_model(), X, y, cv=3, n_jobs=2)
+    pd.testing.assert_frame_equal(alone, together)
