@@ -14,9 +14,9 @@ centred and normalised, so a copy that is brighter or of more contrast is the sa
 thumbnail; small and blurred, so re-encoding noise (JPEG) and the shift of a resize
 average out while the layout of the image stays. ``benchmarks/audit.py`` measures the
 default threshold, 0.995, on Fashion-MNIST: JPEG (quality 75) copies and copies resized
-by 0.9 or 1.15 are caught, while about 1% of distinct images match another one (some
-of them real near duplicates of the data set). 8x8 digits are too small for a resize
-to be slight: a resized copy of one is not caught.
+by 0.9 or 1.15 are all caught, while 0.9% of distinct images match another one (not
+inspected: some may be real near duplicates of the data set). 8x8 digits are too small for a resize
+to be slight: a resized copy of one is rarely caught (JPEG copies are).
 """
 
 from __future__ import annotations
