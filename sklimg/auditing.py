@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import tempfile
 from numbers import Integral, Real
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.base import clone, is_classifier
@@ -25,18 +26,10 @@ from sklimg.classifier import ImageClassifier
 from sklimg.exceptions import ImageInputError
 from sklimg.utils.validation import as_images, check_labels
 
-__all__ = ["audit"]
+if TYPE_CHECKING:
+    import pandas as pd
 
-#: The columns of an audit, in order (``crosses_split`` only with groups or X_test).
-COLUMNS = (
-    "label",
-    "suggested_label",
-    "label_quality",
-    "label_issue",
-    "duplicate_of",
-    "outlier_score",
-    "crosses_split",
-)
+__all__ = ["audit"]
 
 
 def audit(
@@ -52,7 +45,7 @@ def audit(
     n_jobs=None,
     random_state=0,
     verbose: int = 0,
-):
+) -> pd.DataFrame:
     """Audit a labelled image set: suspect labels, duplicates, outliers and leakage.
 
     Each image's class probabilities come from a clone of ``model`` that did not train
@@ -207,11 +200,9 @@ def _check_model(model) -> None:
             f"audit needs a scikit-learn classifier over images (e.g. ImageClassifier(), or "
             f"a Pipeline ending in one); got {model!r}."
         )
-    try:
-        has_proba = hasattr(model, "predict_proba")
-    except AttributeError:
-        has_proba = False
-    if not has_proba:
+    # hasattr, as scikit-learn's meta-estimators ask: an ImageClassifier or Pipeline
+    # whose head has no predict_proba does not have it.
+    if not hasattr(model, "predict_proba"):
         raise TypeError(
             f"audit needs class probabilities, and {model!r} has no predict_proba. Use a "
             f"classifier that has one, e.g. ImageClassifier(head=LogisticRegression()) or "
@@ -360,7 +351,7 @@ class _NoBar:
         pass
 
 
-def _frame(X, y, classes, proba, quality, issues, first, outliers, crosses, *, cv):
+def _frame(X, y, classes, proba, quality, issues, first, outliers, crosses, *, cv) -> pd.DataFrame:
     """The audit's DataFrame and its summary."""
     import pandas as pd
 
@@ -407,7 +398,7 @@ def _paths(X):
     return None
 
 
-def summary_lines(frame) -> list[str]:
+def summary_lines(frame: pd.DataFrame) -> list[str]:
     """The summary of an audit, in words (what ``sklimg audit`` prints)."""
     attrs = frame.attrs
     lines = [
