@@ -211,12 +211,11 @@ def _check_model(model) -> None:
 
 
 def _image_shape(model):
-    """The ``image_shape`` of the model's ImageClassifier, which reads flattened rows."""
-    if isinstance(model, ImageClassifier):
-        return model.image_shape
-    steps = getattr(model, "steps", None)
-    if steps and isinstance(steps[0][1], ImageClassifier):
-        return steps[0][1].image_shape
+    """The ``image_shape`` of the model's ImageClassifier (itself, or a step of a
+    Pipeline), which reads flattened rows as images."""
+    for value in (model, *model.get_params(deep=True).values()):
+        if isinstance(value, ImageClassifier):
+            return value.image_shape
     return None
 
 

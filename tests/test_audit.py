@@ -210,3 +210,11 @@ def test_folds_in_parallel_give_the_same_audit(small_digits):
     with joblib.parallel_backend("threading"):
         together = audit(_fast_model(), X, y, cv=3, n_jobs=2)
     pd.testing.assert_frame_equal(alone, together)
+
+
+def test_flattened_rows_are_read_with_the_classifier_s_image_shape(small_digits):
+    X, y = small_digits
+    X = X[:, :, :6].reshape(len(X), 48)  # 8x6 images as rows, as a table holds them
+    model = make_pipeline(StandardScaler(), ImageClassifier("pixels", image_shape=(8, 6)))
+    report = audit(model, X, y, cv=3)
+    assert len(report) == len(X) and report.attrs["accuracy"] > 0.7
