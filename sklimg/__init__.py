@@ -1,6 +1,7 @@
 """sklimg: scikit-learn compatible image classification."""
 
 from sklimg._version import __version__
+from sklimg.auditing import audit
 from sklimg.classifier import ImageClassifier
 from sklimg.lr_finder import find_lr
 from sklimg.persistence import load, save
@@ -8,6 +9,7 @@ from sklimg.plotting import (
     plot_confusion_matrix,
     plot_explanations,
     plot_history,
+    plot_label_issues,
     plot_lr_finder,
     plot_most_confused,
     plot_reliability,
@@ -17,6 +19,7 @@ from sklimg.saliency import deletion_scores, explain
 __all__ = [
     "ImageClassifier",
     "__version__",
+    "audit",
     "deletion_scores",
     "explain",
     "find_lr",
@@ -24,6 +27,7 @@ __all__ = [
     "plot_confusion_matrix",
     "plot_explanations",
     "plot_history",
+    "plot_label_issues",
     "plot_lr_finder",
     "plot_most_confused",
     "plot_reliability",

@@ -534,7 +534,7 @@ class ImageClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, groups=None):
         """Train the network on images ``X`` with labels ``y``.
 
         Parameters
@@ -552,6 +552,20 @@ class ImageClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             matter; combined with ``class_weight``); a scikit-learn head is fitted
             with them (in a ``Pipeline`` head, each step whose ``fit`` takes them).
             The validation loss is weighted too.
+        groups : array-like of shape (n_samples,) or None, default=None
+            A group per image (a patient, a camera, a session, the source of
+            near-duplicate images): the images a fit holds out (``validation_fraction``,
+            early stopping, ``calibration`` and ``unknown``) are whole groups, so no
+            group is on both sides, and validation scores images unlike those trained
+            on. The hold-out is the first fold of scikit-learn's
+            ``StratifiedGroupKFold`` into ``round(1 / validation_fraction)`` folds:
+            about that fraction of the images, stratified as the groups allow, which
+            needs at least that many groups. Unused when the fit holds nothing out.
+            ``None``: a stratified hold-out of images, as without groups. In a
+            ``Pipeline``, pass ``imageclassifier__groups=...``; through
+            ``GridSearchCV`` or ``cross_validate``, turn metadata routing on and
+            request them with ``set_fit_request(groups=True)`` (the splitter gets
+            them too).
 
         Returns
         -------
@@ -561,9 +575,9 @@ class ImageClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         Raises
         ------
         ImageInputError
-            For unusable images or labels, before any training starts.
+            For unusable images, labels or groups, before any training starts.
         """
-        prepared = prepare(self, X, y, sample_weight)
+        prepared = prepare(self, X, y, sample_weight, groups=groups)
         if prepared.route == "head":
             head.fit(self, prepared, keep=self._set_fitted)
             return self

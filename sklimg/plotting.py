@@ -1,6 +1,6 @@
 """Plots to watch and check a trained classifier: learning curves, confusion matrix, the
-images it gets most confidently wrong, the learning-rate range test, and how well its
-probabilities are calibrated.
+images it gets most confidently wrong, the learning-rate range test, how well its
+probabilities are calibrated, and the suspects of a data audit.
 
 matplotlib is imported inside each function, so ``import sklimg`` does not load it, and
 no backend is chosen here: figures go wherever your matplotlib sends them (a notebook,
@@ -34,6 +34,7 @@ __all__ = [
     "plot_confusion_matrix",
     "plot_explanations",
     "plot_history",
+    "plot_label_issues",
     "plot_lr_finder",
     "plot_most_confused",
     "plot_reliability",
@@ -466,6 +467,142 @@ def error_saliency(model, method: str) -> Callable[[np.ndarray, Any], np.ndarray
         return explain(model, np.asarray(image)[np.newaxis], method=method, target=[label])[0]
 
     return saliency
+
+
+def plot_label_issues(
+    audit,
+    X,
+    *,
+    n: int = 16,
+    n_pairs: int = 4,
+    ncols: int | None = None,
+    fig: Figure | None = None,
+) -> Figure:
+    """The worst suspects of a :func:`sklimg.audit`: label issues and near duplicates.
+
+    A grid of the images flagged ``label_issue``, lowest ``label_quality`` first, each
+    titled with its given and suggested labels and the quality; below it, up to
+    ``n_pairs`` duplicate pairs side by side (the earlier image, then its copy, marked
+    when the pair crosses the split).
+
+    Parameters
+    ----------
+    audit : pandas.DataFrame
+        What :func:`sklimg.audit` returned for ``X``.
+    X : array-like of shape (n_samples, H, W[, C]), list of arrays, file paths, or \
+LazyImages
+        The images audited, in the same order. Files are decoded only for the images
+        shown.
+    n : int, default=16
+        Most suspects shown.
+    n_pairs : int, default=4
+        Most duplicate pairs shown (0: none).
+    ncols : int or None, default=None
+        Columns of the suspects' grid; ``None``: about as many as rows.
+    fig : matplotlib Figure or None, default=None
+        An empty figure to draw into; ``None``: a new one through pyplot.
+
+    Returns
+    -------
+    fig : matplotlib Figure
+        One Axes per image shown; a single Axes with a note when there is nothing to
+        show.
+
+    Raises
+    ------
+    ValueError
+        If ``audit`` is not an audit of ``X`` (other columns or length), or ``n``,
+        ``n_pairs`` or ``ncols`` is not a positive int (``n_pairs`` may be 0).
+
+    See Also
+    --------
+    sklimg.audit : The audit drawn.
+
+    Examples
+    --------
+    >>> from sklearn.neighbors import KNeighborsClassifier
+    >>> from sklimg import ImageClassifier, audit, plot_label_issues
+    >>> from sklimg.datasets import load_digits_images
+    >>> X, y = load_digits_images(return_X_y=True)
+    >>> X, y = X[:500].copy(), y[:500].copy()
+    >>> y[:10] = (y[:10] + 1) % 10  # ten wrong labels
+    >>> X[499] = X[20]  # a copy
+    >>> report = audit(ImageClassifier("pixels", head=KNeighborsClassifier(10)), X, y)
+    >>> fig = plot_label_issues(report, X, n=4)
+    >>> len(fig.axes)  # four suspects, one pair
+    6
+    >>> import matplotlib.pyplot as plt
+    >>> plt.close(fig)
+    """
+    missing = {"label", "suggested_label", "label_quality", "label_issue", "duplicate_of"}
+    missing -= set(getattr(audit, "columns", ()))
+    if missing:
+        raise ValueError(
+            f"audit must be what sklimg.audit returned; it lacks the columns {sorted(missing)}."
+        )
+    _check_lengths(X, audit["label"].to_numpy())
+    for name, value, least in (("n", n, 1), ("n_pairs", n_pairs, 0), ("ncols", ncols, 1)):
+        if value is not None and (
+            not isinstance(value, Integral) or isinstance(value, bool) or value < least
+        ):
+            kind = "positive" if least else "non-negative"
+            raise ValueError(f"{name} must be a {kind} int; got {value!r}.")
+    images = as_images(X, channels=(1, 3, 4), ragged=True)
+    issues = np.flatnonzero(audit["label_issue"].to_numpy())
+    quality = audit["label_quality"].to_numpy()
+    # Stable sort: among equal qualities, the first images come first.
+    suspects = issues[np.argsort(quality[issues], kind="stable")][:n]
+    copies = np.flatnonzero(audit["duplicate_of"].notna().to_numpy())[:n_pairs]
+    originals = audit.index.get_indexer(audit["duplicate_of"].iloc[copies])
+    if fig is None:
+        import matplotlib.pyplot as plt
+
+        fig = plt.figure(layout="constrained")
+    if not len(suspects) and not len(copies):
+        ax = fig.add_subplot()
+        ax.text(
+            0.5, 0.5, f"No label issues or duplicates among {len(audit)}.", ha="center",
+            va="center",
+        )  # fmt: skip
+        ax.set_axis_off()
+        return fig
+    columns = max(
+        min(len(suspects), ncols or math.ceil(math.sqrt(len(suspects)))) if len(suspects) else 0,
+        2 if len(copies) else 0,
+    )
+    # Pairs fill rows of whole pairs.
+    pairs_per_row = max(1, columns // 2)
+    rows_suspects = math.ceil(len(suspects) / columns) if len(suspects) else 0
+    rows_pairs = math.ceil(len(copies) / pairs_per_row)
+    rows = rows_suspects + rows_pairs
+    fig.set_size_inches(2.2 * columns, 2.5 * rows)
+    paths = _source_paths(images)
+    labels, suggested = audit["label"].to_numpy(), audit["suggested_label"].to_numpy()
+    index = audit.index
+    for k, i in enumerate(suspects):
+        ax = fig.add_subplot(rows, columns, k + 1)
+        _show_image(ax, images[int(i)])
+        ax.set_title(
+            f"given: {labels[i]} (quality {quality[i]:.2f})\nsuggested: {suggested[i]}",
+            fontsize=9,
+        )
+        ax.set_xlabel(
+            os.path.join(*Path(paths[i]).parts[-2:]) if paths is not None else f"#{index[i]}",
+            fontsize=7,
+        )
+    crosses = audit["crosses_split"].to_numpy() if "crosses_split" in audit else None
+    for k, (copy, original) in enumerate(zip(copies, originals, strict=True)):
+        start = rows_suspects * columns + (k // pairs_per_row) * columns + 2 * (k % pairs_per_row)
+        for offset, (i, title) in enumerate(
+            ((original, f"#{index[original]}"), (copy, f"duplicate of #{index[original]}"))
+        ):
+            ax = fig.add_subplot(rows, columns, start + offset + 1)
+            _show_image(ax, images[int(i)])
+            leak = crosses is not None and bool(crosses[copy]) and offset == 1
+            ax.set_title(title + ("\ncrosses the split" if leak else ""), fontsize=9)
+            if paths is not None:
+                ax.set_xlabel(os.path.join(*Path(paths[i]).parts[-2:]), fontsize=7)
+    return fig
 
 
 def most_confused_grid(

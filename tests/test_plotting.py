@@ -239,3 +239,45 @@ def test_most_confused_explains_each_image_at_its_own_size_through_a_pipeline(sm
     fig = plot_most_confused(model, images[200:], y[200:], n=6, explain=True)
     shapes = {ax.images[0].get_array().shape for ax in fig.axes}
     assert shapes == {(8, 8, 3), (16, 16, 3)}  # the overlays on the images as given
+
+
+def test_label_issues_show_suspects_worst_first_and_duplicate_pairs(small_digits):
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from sklimg import audit, plot_label_issues
+
+    X, y = small_digits
+    X, y = X.copy(), y.copy()
+    y[:6] = (y[:6] + 1) % 10
+    X[299], X[298] = X[10], X[11]
+    groups = np.arange(300) % 5
+    groups[299] = (groups[10] + 1) % 5  # this copy crosses the split
+    groups[298] = groups[11]
+    report = audit(ImageClassifier("pixels", head=KNeighborsClassifier(10)), X, y, groups=groups)
+    assert report.loc[[298, 299], "duplicate_of"].tolist() == [11, 10]
+    fig = plot_label_issues(report, X, n=3, n_pairs=10)
+    suspects = report[report["label_issue"]].sort_values("label_quality", kind="stable")
+    titles = [ax.get_title() for ax in fig.axes]
+    assert len(suspects) >= 3
+    for title, (_, row) in zip(titles, suspects.head(3).iterrows(), strict=False):
+        assert title.startswith(f"given: {row['label']} (quality {row['label_quality']:.2f})")
+        assert title.endswith(f"suggested: {row['suggested_label']}")
+    # Then each pair, in the order of the copies: the earlier image, then its copy.
+    pairs = report[report["duplicate_of"].notna()]
+    expected = []
+    for _, row in pairs.iterrows():
+        leak = "\ncrosses the split" if row["crosses_split"] else ""
+        expected += [f"#{row['duplicate_of']}", f"duplicate of #{row['duplicate_of']}{leak}"]
+    assert titles[3:] == expected
+    assert expected[-4:] == [
+        "#11",
+        "duplicate of #11",
+        "#10",
+        "duplicate of #10\ncrosses the split",
+    ]
+    with pytest.raises(ValueError, match="lacks the columns"):
+        plot_label_issues(report.drop(columns="label_quality"), X)
+    with pytest.raises(ValueError, match="n_pairs must be a non-negative int"):
+        plot_label_issues(report, X, n_pairs=-1)
+    with pytest.raises(ValueError, match="X holds 299 images but y holds 300"):
+        plot_label_issues(report, X[:-1])

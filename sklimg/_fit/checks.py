@@ -320,15 +320,31 @@ def validation_fraction_of(clf) -> float | None:
     return clf.validation_fraction
 
 
-def check_validation_split(y_encoded: np.ndarray, n_classes: int, fraction) -> None:
-    """Fail before training when a stratified hold-out of ``fraction`` is impossible.
+def check_validation_split(
+    y_encoded: np.ndarray, n_classes: int, fraction, groups: np.ndarray | None = None
+) -> None:
+    """Fail before training when a stratified hold-out of ``fraction`` is impossible
+    (with ``groups``, one that keeps each group on one side).
 
     Raises
     ------
     DataRefusal
-        When a class would have no image on one side.
+        When a class would have no image on one side, or there are too few groups.
     """
     if not fraction:
+        return
+    if groups is not None:
+        n_groups, needed = len(np.unique(groups)), trust.group_folds(fraction)
+        if n_groups < needed:
+            raise DataRefusal(
+                f"Cannot hold out {{validation_fraction}} of the images keeping each group "
+                f"on one side: groups holds {n_groups} groups, and the hold-out is one of "
+                f"{needed} folds of whole groups. Give more groups, a larger "
+                f"{{validation_fraction_name}} (at least {1 / max(n_groups, 2):.2g}), or "
+                f"{{fixes}}.",
+                {"validation_fraction": fraction},
+                [{"validation_fraction": None, "early_stopping": False}],
+            )
         return
     n = len(y_encoded)
     n_valid = math.ceil(fraction * n)

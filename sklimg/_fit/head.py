@@ -53,7 +53,8 @@ def fit(clf, prepared: Prepared, *, keep: Callable[[HeadFit], None]) -> None:
     """Compute the frozen features of ``prepared`` once, then fit the head on them.
 
     With calibration or an unknown answer, the head is fitted on all but a stratified
-    held-out part (``validation_fraction``, or 0.1), on which they are then fitted.
+    held-out part (``validation_fraction``, or 0.1; with ``groups``, whole groups), on
+    which they are then fitted.
     """
     classes = np.unique(prepared.y)
     checks.class_weights(clf.class_weight, classes, prepared.y)  # for the default head
@@ -64,7 +65,12 @@ def fit(clf, prepared: Prepared, *, keep: Callable[[HeadFit], None]) -> None:
     y, weights = prepared.y, prepared.sample_weight
     train = valid = None
     if trust.wanted(clf):
-        train, valid = trust.held_out(y, checks.validation_fraction_of(clf), prepared.seed)
+        fraction = checks.validation_fraction_of(clf)
+        if prepared.groups is not None:
+            checks.check_validation_split(
+                np.searchsorted(classes, y), len(classes), fraction, prepared.groups
+            )
+        train, valid = trust.held_out(y, fraction, prepared.seed, prepared.groups)
         y, weights = y[train], None if weights is None else weights[train]
     fit_params = head_fit_params(head, weights)
     with seeded(prepared.seed, prepared.device):

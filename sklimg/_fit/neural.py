@@ -172,6 +172,7 @@ def training_plan(
     device: str,
     purpose: str,
     validation_fraction: float | None = None,
+    validation_split: tuple[np.ndarray, np.ndarray] | None = None,
     seed: int = 0,
     class_weights: np.ndarray | None = None,
     train_images: int = 0,
@@ -213,6 +214,7 @@ def training_plan(
         gradient_accumulation_steps=clf.gradient_accumulation_steps,
         gradient_clip=clf.gradient_clip,
         validation_fraction=validation_fraction if purpose == "fit" else None,
+        validation_split=validation_split if purpose == "fit" else None,
         early_stopping=clf.early_stopping and purpose == "fit",
         patience=clf.patience,
         seed=seed,
@@ -261,7 +263,11 @@ def fit(clf, prepared: Prepared, *, continuing: bool, keep: Callable[[NeuralFit]
         classes = np.unique(prepared.y)
     trust.check_trust(clf, "neural", None, classes)
     data = training_data(clf, prepared, classes)
-    checks.check_validation_split(data.y_encoded, len(classes), fraction)
+    checks.check_validation_split(data.y_encoded, len(classes), fraction, prepared.groups)
+    split = None
+    if fraction and prepared.groups is not None:
+        # skorch validates on this grouped split (else on its own stratified one).
+        split = trust.held_out(data.y_encoded, fraction, prepared.seed, prepared.groups)
     with seeded(prepared.seed, prepared.device):
         chosen = fitted_network(clf) if continuing else new_network(clf, prepared, len(classes))
         module, dataset = trained_module(clf, chosen, data, prepared.device)
@@ -278,9 +284,12 @@ def fit(clf, prepared: Prepared, *, continuing: bool, keep: Callable[[NeuralFit]
             device=prepared.device,
             purpose="fit",
             validation_fraction=fraction,
+            validation_split=split,
             seed=prepared.seed,
             class_weights=checks.class_weights(clf.class_weight, classes, prepared.y),
-            train_images=n - (math.ceil(fraction * n) if fraction else 0),
+            train_images=(
+                len(split[0]) if split else n - (math.ceil(fraction * n) if fraction else 0)
+            ),
             first_epoch=len(checkpoint["history"]) if checkpoint else 0,
             num_workers=default_num_workers(data.images, clf.num_workers),
         )
@@ -306,8 +315,8 @@ def fit(clf, prepared: Prepared, *, continuing: bool, keep: Callable[[NeuralFit]
         else:
             _train(net, dataset, data.y_encoded, chosen.network, fitted, keep_last, fresh=True)
     if trust.wanted(clf):
-        # The held-out images are those skorch validated on: the same stratified split.
-        train, valid = trust.held_out(data.y_encoded, fraction, prepared.seed)
+        # The held-out images are those skorch validated on: the same split.
+        train, valid = trust.held_out(data.y_encoded, fraction, prepared.seed, prepared.groups)
         images = prepared.images
         if isinstance(images, LazyImages):
             images = images.without_random()

@@ -18,7 +18,7 @@ from sklimg._torch_data import image_dataset, loss_weights
 from sklimg.backbones import BackboneSpec, resolve_backbone
 from sklimg.preprocessing._augment import augmented
 from sklimg.utils._torch_utils import seed_from_random_state
-from sklimg.utils.validation import as_images, check_labels, check_sample_weight
+from sklimg.utils.validation import as_images, check_groups, check_labels, check_sample_weight
 
 __all__ = ["Prepared", "TrainingData", "prepare", "route_of", "training_data"]
 
@@ -41,6 +41,8 @@ class Prepared:
     images: np.ndarray | LazyImages
     y: np.ndarray
     sample_weight: np.ndarray | None
+    #: A group per image (fit's ``groups``): the held-out split keeps each on one side.
+    groups: np.ndarray | None
     spec: BackboneSpec
     route: str
     device: str
@@ -51,16 +53,23 @@ class Prepared:
 
 
 def prepare(
-    clf, X, y, sample_weight=None, *, min_classes: int = 2, call: int | None = None
+    clf,
+    X,
+    y,
+    sample_weight=None,
+    *,
+    groups=None,
+    min_classes: int = 2,
+    call: int | None = None,
 ) -> Prepared:
-    """Validate ``X``, ``y`` and ``sample_weight`` and check ``clf``'s settings, before
-    any work on the images.
+    """Validate ``X``, ``y``, ``sample_weight`` and ``groups`` and check ``clf``'s
+    settings, before any work on the images.
 
     Parameters
     ----------
     clf : ImageClassifier
         Read, never changed.
-    X, y, sample_weight
+    X, y, sample_weight, groups
         As given to ``fit``.
     min_classes : int, default=2
         The fewest classes ``y`` may hold (1 for a part of the data, in partial_fit).
@@ -75,13 +84,14 @@ def prepare(
     Raises
     ------
     ImageInputError
-        For unusable images, labels or weights.
+        For unusable images, labels, weights or groups.
     Refusal, ValueError, TypeError
         For settings that cannot be used (see :mod:`sklimg._fit.checks`).
     """
     images = as_images(X, image_shape=clf.image_shape)
     y = check_labels(y, len(images), min_classes=min_classes)
     sample_weight = check_sample_weight(sample_weight, len(images))
+    groups = check_groups(groups, len(images))
     checks.check_settings(clf)
     device = checks.device_of(clf)
     spec = resolve_backbone(clf.backbone)
@@ -96,6 +106,7 @@ def prepare(
         images=images,
         y=y,
         sample_weight=sample_weight,
+        groups=groups,
         spec=spec,
         route=route,
         device=device,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from sklearn.model_selection import StratifiedShuffleSplit
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedShuffleSplit
 
 from sklimg._statements import Refusal
 from sklimg._trust import DETECTORS, MAX_REFERENCE, Trust, fit_temperature, reference_indices
@@ -18,6 +18,7 @@ __all__ = [
     "AUTO_METHODS",
     "check_trust",
     "fit",
+    "group_folds",
     "head_logits_method",
     "held_out",
     "method_of",
@@ -121,12 +122,27 @@ def check_trust(clf, route: str, head, classes: np.ndarray) -> None:
         )
 
 
-def held_out(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(train, held_out)`` indices: the stratified split skorch's ``ValidSplit``
-    makes for a neural head's validation (so both routes hold out alike)."""
-    split = StratifiedShuffleSplit(test_size=fraction, random_state=seed)
-    train, valid = next(split.split(np.zeros(len(y)), y))
+def held_out(
+    y: np.ndarray, fraction: float, seed: int, groups: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(train, held_out)`` indices: without ``groups``, the stratified split skorch's
+    ``ValidSplit`` makes for a neural head's validation (so both routes hold out
+    alike); with them, the first fold of ``StratifiedGroupKFold`` into ``1 / fraction``
+    folds (at least 2), so each group is on one side and about ``fraction`` of the
+    images, stratified as the groups allow, is held out (the split the neural head
+    gives skorch)."""
+    if groups is None:
+        split = StratifiedShuffleSplit(test_size=fraction, random_state=seed)
+        train, valid = next(split.split(np.zeros(len(y)), y))
+        return train, valid
+    folds = StratifiedGroupKFold(group_folds(fraction), shuffle=True, random_state=seed)
+    train, valid = next(folds.split(np.zeros(len(y)), y, groups))
     return train, valid
+
+
+def group_folds(fraction: float) -> int:
+    """The folds a grouped hold-out of ``fraction`` is the first of."""
+    return max(2, round(1 / fraction))
 
 
 def fit(

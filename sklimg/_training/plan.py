@@ -65,6 +65,9 @@ class TrainingPlan:
     gradient_accumulation_steps: int = 1
     gradient_clip: float | None = None
     validation_fraction: float | None = None
+    #: ``(train, valid)`` indices held out by group (fit's ``groups``); ``None``: a
+    #: stratified ``validation_fraction``, split by skorch.
+    validation_split: tuple[np.ndarray, np.ndarray] | None = None
     early_stopping: bool = False
     patience: int = 5
     seed: int = 0
@@ -86,6 +89,16 @@ class TrainingPlan:
     callbacks: list = field(default_factory=list)
     #: For partial_fit nets: the classifier's training settings they were built with.
     incremental: dict | bool = False
+
+
+def _train_split(plan: TrainingPlan) -> ValidSplit | None:
+    """skorch's split of the training images: the grouped indices given, a stratified
+    fraction, or none."""
+    if plan.validation_split is not None:
+        return ValidSplit([plan.validation_split])  # one (train, valid) split, as given
+    if plan.validation_fraction:
+        return ValidSplit(plan.validation_fraction, stratified=True, random_state=plan.seed)
+    return None
 
 
 def _one_cycle(optimizer, *, peak_lr: float, **kwargs) -> torch.optim.lr_scheduler.OneCycleLR:
@@ -234,11 +247,7 @@ def build_net(module: nn.Module, plan: TrainingPlan) -> InferenceModeNet:
                 ("pin_memory", plan.device.startswith("cuda")),
             )
         },
-        train_split=(
-            ValidSplit(plan.validation_fraction, stratified=True, random_state=plan.seed)
-            if plan.validation_fraction
-            else None
-        ),
+        train_split=_train_split(plan),
         callbacks=_callbacks(plan),
         classes=np.arange(plan.n_classes),
         compile=plan.compile,

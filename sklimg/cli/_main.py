@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 # The command modules register themselves.
+import sklimg.cli.audit
 import sklimg.cli.backbones
 import sklimg.cli.evaluate
 import sklimg.cli.explain
@@ -28,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sklimg",
         description=fill(
             "scikit-learn compatible image classification from the command line: train a "
-            "classifier on a folder of images, predict, evaluate, list backbones."
+            "classifier on a folder of images, predict, evaluate, explain, audit the data, list "
+            "backbones."
         ),
         epilog=(
             "examples:\n"
@@ -36,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
             "--validation-fraction 0.2\n"
             "  sklimg predict model.sklimg photo.jpg more_photos/ --top-k 3\n"
             "  sklimg evaluate model.sklimg data/test --confusion-matrix cm.png\n"
+            "  sklimg audit data/train --test-dir data/test --plot issues.png\n"
             "  sklimg backbones --pattern 'resnet*'\n\n"
             "Run 'sklimg COMMAND --help' for the options of each command."
         ),

@@ -6,11 +6,20 @@ import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 from sklimg._statements import Refusal, SettingWarning
+from sklimg.cli._commands import CommandError
 from sklimg.cli._flags import Flags
 
-__all__ = ["describe", "new_figure", "table", "warn", "warnings_on_one_line"]
+__all__ = [
+    "check_picture_path",
+    "describe",
+    "new_figure",
+    "table",
+    "warn",
+    "warnings_on_one_line",
+]
 
 
 def describe(exc: BaseException, flags: Flags) -> str:
@@ -59,3 +68,20 @@ def new_figure(size: float | None = None):
     fig = Figure(figsize=None if size is None else (size, size), layout="constrained")
     FigureCanvasAgg(fig)
     return fig
+
+
+def check_picture_path(target: str, flag: str) -> None:
+    """Refuse, before any work, a picture that could not be saved at ``target``: a
+    missing folder or a format matplotlib does not write."""
+    if not Path(target).parent.is_dir():
+        raise CommandError(
+            f"Cannot save {flag} to {target!r}: folder {str(Path(target).parent)!r} does not exist."
+        )
+    from matplotlib.figure import Figure  # only when a picture is asked for
+
+    formats = Figure().canvas.get_supported_filetypes()
+    if Path(target).suffix.lower().lstrip(".") not in formats:
+        raise CommandError(
+            f"Cannot save {flag} to {target!r}: pictures are saved as "
+            f"{', '.join('.' + f for f in sorted(formats))}; e.g. {Path(target).stem}.png."
+        )

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix
@@ -14,7 +13,7 @@ from sklearn.metrics import accuracy_score, classification_report, confusion_mat
 from sklimg._trust import scaled_proba
 from sklimg.cli._commands import Command, CommandError, register
 from sklimg.cli._models import load_model, model_flags, prepare_images, set_tta
-from sklimg.cli._output import new_figure, warn
+from sklimg.cli._output import check_picture_path, new_figure, warn
 from sklimg.cli._types import fill, positive_int
 from sklimg.datasets import load_image_folder
 from sklimg.metrics import expected_calibration_error
@@ -116,20 +115,7 @@ def run(args: argparse.Namespace) -> int:
         target = getattr(args, option)
         if target is None:
             continue
-        flag = f"--{option.replace('_', '-')}"
-        if not Path(target).parent.is_dir():
-            raise CommandError(
-                f"Cannot save {flag} to {target!r}: folder "
-                f"{str(Path(target).parent)!r} does not exist."
-            )
-        from matplotlib.figure import Figure  # only when a picture is asked for
-
-        formats = Figure().canvas.get_supported_filetypes()
-        if Path(target).suffix.lower().lstrip(".") not in formats:
-            raise CommandError(
-                f"Cannot save {flag} to {target!r}: pictures are saved as "
-                f"{', '.join('.' + f for f in sorted(formats))}; e.g. {Path(target).stem}.png."
-            )
+        check_picture_path(target, f"--{option.replace('_', '-')}")
     paths, labels = load_image_folder(args.data_dir)
     model = load_model(
         args.model, allow_pickle=args.allow_pickle, device=args.device, command=args.command

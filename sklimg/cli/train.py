@@ -6,7 +6,6 @@ import argparse
 import os
 import sys
 import tempfile
-from collections import Counter
 from pathlib import Path
 
 import joblib
@@ -24,6 +23,7 @@ from sklimg.backbones import resolve_backbone
 from sklimg.classifier import ImageClassifier
 from sklimg.cli._commands import Command, CommandError, register
 from sklimg.cli._flags import Flags
+from sklimg.cli._folders import folder_images
 from sklimg.cli._types import defaults as classifier_defaults
 from sklimg.cli._types import (
     fill,
@@ -39,10 +39,10 @@ from sklimg.datasets import load_image_folder
 from sklimg.exceptions import UnknownBackboneError
 from sklimg.lr_finder import find_lr
 from sklimg.persistence import check_save_path, check_storable, save
-from sklimg.preprocessing import Augment, LazyImages, Resize
+from sklimg.preprocessing import Augment
 from sklimg.preprocessing._augment import AUGMENT_POLICIES
 
-__all__ = ["FLAGS", "add_parser", "flags", "run"]
+__all__ = ["FLAGS", "add_parser", "backbone_spec", "flags", "run"]
 
 
 def add_parser(commands, parents: list) -> argparse.ArgumentParser:
@@ -292,7 +292,7 @@ def add_parser(commands, parents: list) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    spec = _backbone_spec(args.backbone)
+    spec = backbone_spec(args.backbone)
     clf = _classifier(args, spec)
     route = route_of(clf.head, spec)
     # What fit, find_lr and save would refuse, refused before any image is read.
@@ -307,7 +307,7 @@ def run(args: argparse.Namespace) -> int:
     out = check_save_path(args.out, option="--out")
 
     paths, labels = load_image_folder(args.data_dir)
-    images, size, channels = _training_images(paths, args.data_dir, args.image_size)
+    images, size, channels = folder_images(paths, args.data_dir, args.image_size)
     classes = sorted(set(labels.tolist()))
     checks.check_validation_split(
         np.searchsorted(classes, labels), len(classes), args.validation_fraction
@@ -473,7 +473,7 @@ def _find_lr(clf, images, labels: np.ndarray, args: argparse.Namespace) -> None:
         )
 
 
-def _backbone_spec(name: str):
+def backbone_spec(name: str):
     """The backbone's spec; an unknown name gets the registry's close matches and the
     command that lists them."""
     try:
@@ -483,52 +483,6 @@ def _backbone_spec(name: str):
         raise CommandError(
             f"Unknown backbone {exc.name!r}.{hint} Run 'sklimg backbones' to list them all."
         ) from None
-
-
-def _training_images(paths: np.ndarray, root: str, image_size: tuple[int, int] | None):
-    """The training images as LazyImages of one size and channel count.
-
-    Reads each file's header (size, colour mode, EXIF orientation), nothing more.
-
-    Returns
-    -------
-    images : LazyImages
-    size : tuple of int
-        ``(height, width)`` of every image after resizing.
-    channels : int
-        1 if every file is grayscale, else 3 (grayscale files are repeated to RGB,
-        by the validation of the images, as everywhere in sklimg).
-    """
-    images = LazyImages(paths)
-    images.check_files()  # every bad file reported at once, before anything else
-    # (height, width, grayscale) each file decodes to, from the headers just read.
-    headers = [(int(h), int(w), c == 1) for h, w, c in images.file_shapes]
-    first_of_size: dict[tuple[int, int], str] = {}
-    for path, (height, width, _) in zip(paths, headers, strict=True):
-        first_of_size.setdefault((height, width), path)
-    if image_size is None:
-        if len(first_of_size) > 1:
-            counts = Counter((height, width) for height, width, _ in headers)
-            (common, _), (other, _) = counts.most_common(2)
-            raise CommandError(
-                f"The images in {root!r} differ in size ({len(counts)} sizes among "
-                f"{len(paths)} images): {_relative(first_of_size[common], root)!r} is "
-                f"{common[0]}x{common[1]} and {_relative(first_of_size[other], root)!r} is "
-                f"{other[0]}x{other[1]} (height x width). Pass --image-size to resize them "
-                f"all, e.g. --image-size {common[0]}x{common[1]}."
-            )
-        size = next(iter(first_of_size))
-    else:
-        size = image_size
-        if set(first_of_size) != {size}:
-            images = Resize(size).fit_transform(images)
-    # A folder mixing grayscale and colour files trains on RGB, as in Python.
-    channels = 1 if all(gray for _, _, gray in headers) else 3
-    return images, size, channels
-
-
-def _relative(path: str, root: str) -> str:
-    return os.path.relpath(path, root)
 
 
 def _held_out_accuracy(clf, images, labels: np.ndarray) -> tuple[float, int]:

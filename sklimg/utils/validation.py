@@ -23,6 +23,7 @@ from sklimg.exceptions import ImageDtypeError, ImageInputError, PixelRangeWarnin
 
 __all__ = [
     "as_images",
+    "check_groups",
     "check_image_list",
     "check_image_shape_param",
     "check_images",
@@ -514,6 +515,62 @@ def check_sample_weight(sample_weight, n_samples: int) -> np.ndarray | None:
             "give some images a positive weight."
         )
     return weights
+
+
+def check_groups(groups, n_samples: int) -> np.ndarray | None:
+    """Validate a group per image, as ``fit(X, y, groups=...)`` takes them.
+
+    Parameters
+    ----------
+    groups : array-like of shape (n_samples,) or None
+        A label of any type per image (a patient, a camera, a session): images of one
+        group are kept on one side of a split.
+    n_samples : int
+        The number of images in ``X``.
+
+    Returns
+    -------
+    groups : ndarray of shape (n_samples,) or None
+
+    Raises
+    ------
+    ImageInputError
+        If ``groups`` is not 1-D, of another length than ``X``, or has missing values.
+
+    Examples
+    --------
+    >>> from sklimg.utils.validation import check_groups
+    >>> check_groups(["a", "a", "b"], n_samples=3)
+    array(['a', 'a', 'b'], dtype='<U1')
+    >>> check_groups([1, 2], n_samples=3)
+    Traceback (most recent call last):
+    ...
+    sklimg.exceptions.ImageInputError: X has 3 images but groups has 2 groups; ...
+    """
+    if groups is None:
+        return None
+    groups = np.asarray(groups)
+    if groups.ndim != 1:
+        raise ImageInputError(
+            f"groups must be 1-D with one group per image; got shape {groups.shape}."
+        )
+    if len(groups) != n_samples:
+        raise ImageInputError(
+            f"X has {n_samples} images but groups has {len(groups)} groups; pass one group "
+            f"per image."
+        )
+    missing = (
+        np.isnan(groups).sum()
+        if groups.dtype.kind == "f"
+        else sum(g is None or (isinstance(g, float) and g != g) for g in groups)
+        if groups.dtype == object
+        else 0
+    )
+    if missing:
+        raise ImageInputError(
+            f"groups has {int(missing)} missing values (None or NaN); give every image a group."
+        )
+    return groups
 
 
 def check_same_shape(images: np.ndarray, fitted_shape: tuple[int, ...], owner: str) -> None:
