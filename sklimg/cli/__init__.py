@@ -1,4 +1,5 @@
-"""The ``sklimg`` command: train, predict, evaluate, explain and list backbones from a shell.
+"""The ``sklimg`` command: train, predict, evaluate, explain, serve and list backbones from
+a shell.
 
 ::
 
@@ -6,6 +7,7 @@
     sklimg predict model.sklimg new/ --top-k 3
     sklimg evaluate model.sklimg test/ --confusion-matrix cm.png --errors errors.png
     sklimg explain model.sklimg photo.jpg --out maps/
+    sklimg serve model.sklimg --port 8000
     sklimg backbones --pattern "resnet*"
 
 Also ``python -m sklimg``. Models are saved in the safe format of :func:`sklimg.save`
@@ -28,9 +30,9 @@ read, and worded in the command's flags.
 
 Layout: :mod:`._main` (``main``, the parser, errors on one line), :mod:`._commands`
 (the registry of commands), one module per command (:mod:`.train`, :mod:`.predict`,
-:mod:`.evaluate`, :mod:`.explain`, :mod:`.backbones`), and what they share: argument types
-(:mod:`._types`), printed output (:mod:`._output`), how settings are worded in flags
-(:mod:`._flags`) and reading model files (:mod:`._models`).
+:mod:`.evaluate`, :mod:`.explain`, :mod:`.serve`, :mod:`.backbones`), and what they
+share: argument types (:mod:`._types`), printed output (:mod:`._output`), how settings
+are worded in flags (:mod:`._flags`) and reading model files (:mod:`._models`).
 """
 
 from sklimg.cli._commands import CommandError

@@ -12,6 +12,7 @@ import sklimg.cli.backbones
 import sklimg.cli.evaluate
 import sklimg.cli.explain
 import sklimg.cli.predict
+import sklimg.cli.serve
 import sklimg.cli.train  # noqa: F401
 from sklimg._version import __version__
 from sklimg.cli._commands import COMMANDS
@@ -28,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sklimg",
         description=fill(
             "scikit-learn compatible image classification from the command line: train a "
-            "classifier on a folder of images, predict, evaluate, list backbones."
+            "classifier on a folder of images, predict, evaluate, explain, serve over HTTP, list "
+            "backbones."
         ),
         epilog=(
             "examples:\n"
@@ -36,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
             "--validation-fraction 0.2\n"
             "  sklimg predict model.sklimg photo.jpg more_photos/ --top-k 3\n"
             "  sklimg evaluate model.sklimg data/test --confusion-matrix cm.png\n"
+            "  sklimg serve model.sklimg --port 8000\n"
             "  sklimg backbones --pattern 'resnet*'\n\n"
             "Run 'sklimg COMMAND --help' for the options of each command."
         ),

@@ -94,4 +94,4 @@ def _pretrained_source(spec) -> str | None:
     return spec.pretrained_weights
 
 
-register(Command("backbones", 4, add_parser, run))
+register(Command("backbones", 5, add_parser, run))
