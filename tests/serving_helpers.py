@@ -19,7 +19,7 @@ import sklimg
 from sklimg import ImageClassifier
 
 ROOT = Path(__file__).resolve().parents[1]
-CLASSES = ("blue", "green", "red")
+CLASSES = ("red", "green", "blue")  # the dominant channel of each class
 
 
 def colour_images(n: int, *, size=(10, 10), seed=0) -> tuple[np.ndarray, np.ndarray]:
@@ -34,9 +34,9 @@ def colour_images(n: int, *, size=(10, 10), seed=0) -> tuple[np.ndarray, np.ndar
 
 def train_model(path: Path) -> Path:
     """A tiny colour classifier with an unknown answer, saved in the safe format."""
-    X, y = colour_images(60)
+    X, y = colour_images(90)
     clf = ImageClassifier(
-        "test_cnn", max_epochs=4, lr=0.01, unknown="knn", random_state=0, batch_size=16
+        "test_cnn", max_epochs=6, lr=0.01, unknown="knn", random_state=0, batch_size=16
     )
     return sklimg.save(clf.fit(X, y), path)
 

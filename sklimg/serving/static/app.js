@@ -75,7 +75,7 @@ function card(file, prediction) {
   node.append(element("div", "label", String(prediction.label)));
   if (prediction.unknown !== undefined) {
     const score = prediction.unknown_score.toFixed(3);
-    node.append(element("div", "unknown", prediction.unknown
+    node.append(element("div", prediction.unknown ? "unknown flagged" : "unknown", prediction.unknown
       ? `unknown: unlike the training images (score ${score})`
       : `known (unknown score ${score})`));
   }
