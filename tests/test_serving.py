@@ -246,14 +246,27 @@ def test_bad_upload_gets_a_4xx_and_the_server_still_answers(server, images, expe
     assert_still_answers(server, images, expected)
 
 
+def read_answer(s: socket.socket) -> bytes:
+    """One HTTP answer from ``s``: its head and its Content-Length of body."""
+    received = b""
+    while b"\r\n\r\n" not in received:
+        received += s.recv(65536)
+    head, _, body = received.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":")[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        body += s.recv(65536)
+    return head + b"\r\n\r\n" + body
+
+
 def raw_request(port: int, head: bytes, body: bytes = b"", *, wait: float = 10) -> bytes:
-    """Send ``head`` and ``body`` on a new connection, then read the whole answer."""
+    """Send ``head`` and ``body`` on a new connection, then read the answer."""
     with socket.create_connection(("127.0.0.1", port), timeout=wait) as s:
         s.sendall(head + body)
-        received = b""
-        while chunk := s.recv(65536):
-            received += chunk
-    return received
+        return read_answer(s)
 
 
 def test_declared_size_over_the_limit_is_refused_before_the_body(server, images, expected):
@@ -266,6 +279,33 @@ def test_declared_size_over_the_limit_is_refused_before_the_body(server, images,
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
     assert b"upload_too_large" in answer and b"--max-upload-mb" in answer
     assert_still_answers(server, images, expected)
+
+
+def test_a_client_that_sends_the_whole_body_first_gets_the_answer(server, images, expected):
+    """As most clients do: the refused body is read and dropped, and the connection
+    serves the next request."""
+    too_large = {"content": b"\x00" * (MAX_UPLOAD_MB * 2**20 + 1),
+                 "headers": {"content-type": "image/png"}}  # fmt: skip
+    with httpx2.Client(base_url=server.url, timeout=30) as client:
+        answer = client.post("/predict", **too_large)
+        assert answer.status_code == 413, answer.text
+        assert answer.json()["error"]["code"] == "upload_too_large"
+        answer = client.post("/predict", files=files_of(images[:2]))
+        assert answer.status_code == 200, answer.text
+        assert_answers(answer.json()["predictions"], expected, [0, 1])
+
+
+def test_a_body_declared_far_over_the_limit_closes_the_connection(server):
+    size = 5 * MAX_UPLOAD_MB * 2**20
+    head = (
+        f"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+        f"Content-Length: {size}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+        s.sendall(head)
+        answer = read_answer(s)
+        assert s.recv(1) == b""  # closed: the 5 MB are not waited for
+    assert answer.startswith(b"HTTP/1.1 413") and b"connection: close" in answer.lower()
 
 
 def test_streamed_body_over_the_limit_is_refused_while_streaming(server, images, expected):

@@ -279,8 +279,8 @@ async def _request_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(
         {"error": {"code": exc.code, "message": exc.message}},
         status_code=exc.status,
-        # A body left unread (refused on its size) cannot be followed on this connection.
-        headers={"connection": "close"} if exc.status == 413 else None,
+        # Without it, uvicorn reads and drops the rest of a refused body after the answer.
+        headers={"connection": "close"} if exc.close else None,
     )
 
 

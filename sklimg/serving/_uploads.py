@@ -31,14 +31,22 @@ _USAGE = (
 )
 
 
-class RequestError(Exception):
-    """A request the server refuses: ``status`` (4xx), ``code`` and ``message``."""
+# A body refused for its declared size is read (and dropped) after the answer up to this
+# many times the limit; beyond, the connection is closed.
+_DRAINED = 4
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+
+class RequestError(Exception):
+    """A request the server refuses: ``status`` (4xx), ``code`` and ``message``; with
+    ``close``, the connection is closed after the answer instead of the rest of the
+    body being read and dropped."""
+
+    def __init__(self, status: int, code: str, message: str, *, close: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.close = close
 
 
 @dataclass(frozen=True)
@@ -82,8 +90,15 @@ async def read_uploads(request: Request, limits: Limits) -> list[Upload]:
     """
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limits.max_bytes:
-        # Refused from the headers: not one byte of the body is read.
-        raise _too_large(limits, f"declares {int(declared):,} bytes")
+        # Refused from the headers: not one byte of the body is read. The server then
+        # drops what the client still sends, so that the client, which often sends the
+        # whole body before it reads, gets the answer; a body far over the limit is not
+        # worth that: the connection is closed.
+        raise _too_large(
+            limits,
+            f"declares {int(declared):,} bytes",
+            close=int(declared) > _DRAINED * limits.max_bytes,
+        )
     content_type = request.headers.get("content-type", "")
     kind = content_type.split(";")[0].strip().lower()
     body = _limited(request.stream(), limits)
@@ -119,13 +134,14 @@ async def _limited(stream: AsyncIterator[bytes], limits: Limits) -> AsyncIterato
         yield chunk
 
 
-def _too_large(limits: Limits, what: str) -> RequestError:
+def _too_large(limits: Limits, what: str, *, close: bool = False) -> RequestError:
     megabytes = limits.max_bytes / 2**20
     return RequestError(
         413,
         "upload_too_large",
         f"The request {what}; the server takes at most {megabytes:g} MB per request "
         f"(sklimg serve --max-upload-mb). Send fewer or smaller images per request.",
+        close=close,
     )
 
 
@@ -191,17 +207,19 @@ def decode(uploads: list[Upload], max_pixels: int | None, prepare: Callable) -> 
         ``max_pixels`` (a decompression bomb), naming the file.
     """
     images = []
-    with tempfile.TemporaryDirectory(prefix="sklimg-serve-") as folder:
-        for i, upload in enumerate(uploads):
-            # sklimg.io reads files; the upload's name is never used as a path.
-            path = os.path.join(folder, f"upload-{i}")
-            with open(path, "wb") as f:
+    for upload in uploads:
+        # sklimg.io reads files: each upload goes to a file of its own, never named after
+        # the upload (a temporary folder per request costs more than the decoding).
+        descriptor, path = tempfile.mkstemp(prefix="sklimg-upload-")
+        try:
+            with os.fdopen(descriptor, "wb") as f:
                 f.write(upload.data)
-            try:
-                image = read_image(path, max_pixels=max_pixels)
-            except ImageInputError as exc:
-                # The messages name the file read: the temporary one, named as uploaded.
-                message = str(exc).replace(repr(path), repr(upload.name))
-                raise RequestError(422, "bad_image", message) from None
-            images.append(prepare(image))
+            image = read_image(path, max_pixels=max_pixels)
+        except ImageInputError as exc:
+            # The messages name the file read: the temporary one, named as uploaded.
+            message = str(exc).replace(repr(path), repr(upload.name))
+            raise RequestError(422, "bad_image", message) from None
+        finally:
+            os.unlink(path)
+        images.append(prepare(image))
     return images
