@@ -518,3 +518,17 @@ def test_saliency_of_a_model_without_one(tmp_path):
         answer = client.post("/predict", files={"file": ("a.png", png)})
         assert answer.status_code == 200, answer.text
         assert answer.json()["predictions"][0]["label"] == flat.predict(X[:1])[0]
+
+
+def test_mounted_in_another_application(model, images, expected):
+    """Mounted apps get no lifespan events of their own: the batcher starts anyway."""
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    parent = Starlette(routes=[Mount("/classifier", create_app(model))])
+    with TestClient(parent) as client:
+        answer = client.post("/classifier/predict", files=files_of(images[:2]))
+        page = client.get("/classifier/")
+    assert answer.status_code == 200, answer.text
+    assert_answers(answer.json()["predictions"], expected, [0, 1])
+    assert page.status_code == 200 and 'src="static/app.js"' in page.text

@@ -71,7 +71,9 @@ class Batcher:
         self._worker: asyncio.Task | None = None
 
     def start(self) -> None:
-        """Start collecting batches on the running event loop."""
+        """Start collecting batches on the running event loop (once)."""
+        if self._worker is not None:
+            return
         self._queue = asyncio.Queue()
         self._worker = asyncio.get_running_loop().create_task(self._run())
 
@@ -86,8 +88,8 @@ class Batcher:
 
     async def submit(self, items: Sequence) -> list:
         """The results of ``items``, predicted with those of concurrent requests."""
-        if self._queue is None:
-            raise RuntimeError("Batcher.submit before Batcher.start (the app's lifespan).")
+        # Started here too: an application mounted in another one gets no lifespan events.
+        self.start()
         request = _Request(items, asyncio.get_running_loop().create_future())
         await self._queue.put(request)
         return await request.done
