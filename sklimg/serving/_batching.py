@@ -1,9 +1,10 @@
 """Micro-batching: images of requests that arrive together go to the model in one
 call, in one inference thread, so that the event loop keeps accepting requests.
 
-A batch is closed when it holds ``max_batch`` images or ``max_wait`` seconds after its
-first request arrived. A request's images are never split over two batches (a request
-holds at most ``max_batch`` of them). If the model fails on a batch, each of its
+A batch is closed when it holds ``max_batch`` images, when ``max_wait`` seconds pass
+without a new request, or ``4 * max_wait`` seconds after its first request. A
+request's images are never split over two batches (a request holds at most
+``max_batch`` of them). If the model fails on a batch, each of its
 requests is retried alone, so that one bad request cannot fail the others.
 """
 
@@ -17,6 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["Batcher"]
+
+# A batch stays open for at most this many max_wait windows.
+_LONGEST = 4
 
 
 @dataclass
@@ -36,7 +40,8 @@ class Batcher:
     max_batch : int
         Most items in one call.
     max_wait : float
-        Seconds a batch waits for more requests after its first one.
+        Seconds a batch waits for the next request (and at most 4 times as long in
+        all).
 
     Examples
     --------
@@ -104,9 +109,14 @@ class Batcher:
             first = held if held is not None else await self._queue.get()
             held = None
             batch, size = [first], len(first.items)
-            deadline = asyncio.get_running_loop().time() + self.max_wait
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + _LONGEST * self.max_wait
             while size < self.max_batch:
-                timeout = deadline - asyncio.get_running_loop().time()
+                # Open while requests keep coming, max_wait apart at most: clients
+                # answered together come back spread over a few milliseconds, and a
+                # window counted from the first alone splits them into two half batches
+                # that then alternate. Never open longer than _LONGEST windows.
+                timeout = min(self.max_wait, deadline - loop.time())
                 try:
                     request = (
                         self._queue.get_nowait()
