@@ -525,10 +525,15 @@ def test_mounted_in_another_application(model, images, expected):
     from starlette.applications import Starlette
     from starlette.routing import Mount
 
-    parent = Starlette(routes=[Mount("/classifier", create_app(model))])
+    parent = Starlette(routes=[Mount("/classifier", create_app(model, token="t"))])
+    token = {"Authorization": "Bearer t"}
     with TestClient(parent) as client:
-        answer = client.post("/classifier/predict", files=files_of(images[:2]))
+        answer = client.post("/classifier/predict", files=files_of(images[:2]), headers=token)
         page = client.get("/classifier/")
+        health = client.get("/classifier/health")
+        refused = client.get("/classifier/model")
     assert answer.status_code == 200, answer.text
     assert_answers(answer.json()["predictions"], expected, [0, 1])
     assert page.status_code == 200 and 'src="static/app.js"' in page.text
+    assert health.status_code == 200  # open under a prefix too
+    assert refused.status_code == 401

@@ -27,7 +27,7 @@ class BearerToken:
         self._expected = f"Bearer {token}".encode()
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or _is_open(scope["path"]):
+        if scope["type"] != "http" or _is_open(_route_path(scope)):
             await self.app(scope, receive, send)
             return
         given = dict(scope["headers"]).get(b"authorization", b"")
@@ -60,6 +60,13 @@ class BearerToken:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def _route_path(scope) -> str:
+    """The path within this application: mounted under a prefix, the scope's path
+    still holds the prefix, and its root_path names it."""
+    path, root = scope["path"], scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
 
 
 def _is_open(path: str) -> bool:
