@@ -60,7 +60,10 @@ def add_parser(commands, parents: list) -> argparse.ArgumentParser:
         type=_non_negative_float,
         default=10.0,
         metavar="MS",
-        help="how long a batch waits for more requests after its first (default: 10)",
+        help=(
+            "how long a batch waits for the next request, 4 times as long in all at most "
+            "(default: 10)"
+        ),
     )
     parser.add_argument(
         "--max-upload-mb",

@@ -61,7 +61,9 @@ def create_app(
     max_batch : int, default=64
         Most images in one ``predict_proba`` call, and in one request.
     max_wait_ms : float, default=10.0
-        How long a batch waits for more requests after its first one, in milliseconds.
+        How long a batch waits for the next request, in milliseconds; it closes 4 such
+        windows after its first request at the latest. 0: each request is predicted
+        with those already waiting.
     max_upload_mb : float, default=20.0
         Largest request body, in megabytes (2**20 bytes), refused as it streams in.
     max_pixels : int or None, default=DEFAULT_MAX_PIXELS
