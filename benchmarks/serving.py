@@ -135,13 +135,16 @@ def bomb_png() -> bytes:
     )
 
 
+buffer = io.BytesIO()
+Image.new("RGB", (2, 2)).save(buffer, format="PNG")
+tiny_png = buffer.getvalue()
 BAD = [
     {"files": [("file", ("notes.png", b"not pixels"))]},
     {"files": [("file", ("cut.png", pngs[0][: len(pngs[0]) // 2]))]},
     {"files": [("file", ("bomb.png", bomb_png()))]},
     {"content": pngs[0], "headers": {"content-type": "application/octet-stream"}},
     {"content": b"", "headers": {"content-type": "image/png"}},
-    {"files": [("file", ("x.png", pngs[0]))] * 65},
+    {"files": [("file", ("x.png", tiny_png))] * 65},  # small: too many, not too large
     {"content": b"\x00" * (2**20 + 1), "headers": {"content-type": "image/png"}},
 ]
 
