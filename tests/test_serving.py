@@ -537,3 +537,13 @@ def test_mounted_in_another_application(model, images, expected):
     assert page.status_code == 200 and 'src="static/app.js"' in page.text
     assert health.status_code == 200  # open under a prefix too
     assert refused.status_code == 401
+
+
+def test_without_the_serve_extra(monkeypatch):
+    import importlib
+    import sys
+
+    monkeypatch.setitem(sys.modules, "starlette", None)  # as if not installed
+    monkeypatch.delitem(sys.modules, "sklimg.serving")
+    with pytest.raises(ImportError, match=r'pip install "sklimg\[serve\]"'):
+        importlib.import_module("sklimg.serving")

@@ -14,7 +14,7 @@ the page at ``GET /`` (HTML, CSS and JavaScript, no build step, nothing fetched)
 try:
     import python_multipart  # noqa: F401  (the forms of POST /predict)
     import starlette  # noqa: F401
-except ImportError as exc:  # pragma: no cover - only without the extra
+except ImportError as exc:
     raise ImportError(
         f'sklimg.serving needs the "serve" extra ({exc.name} is missing): '
         f'pip install "sklimg[serve]"'

@@ -64,3 +64,11 @@ def test_serves_a_pickle_with_allow_pickle(trained, data, tmp_path):
     assert answer.status_code == 200, answer.text
     assert [p["label"] for p in answer.json()["predictions"]] == ["red", "red"]
     assert info["file"] == "model.joblib" and len(info["sha256"]) == 64
+
+
+def test_without_the_serve_extra(trained, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # as if not installed
+    code, out, err = run("serve", trained[0])
+    assert_one_line_error(code, out, err, 'pip install "sklimg[serve]"')
