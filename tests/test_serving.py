@@ -547,3 +547,12 @@ def test_without_the_serve_extra(monkeypatch):
     monkeypatch.delitem(sys.modules, "sklimg.serving")
     with pytest.raises(ImportError, match=r'pip install "sklimg\[serve\]"'):
         importlib.import_module("sklimg.serving")
+
+
+def test_the_same_application_served_twice(model, images, expected):
+    """Its lifespan runs twice (a restart in one process): the batcher starts afresh."""
+    app = create_app(model)
+    for _ in range(2):
+        with TestClient(app) as client:
+            answer = client.post("/predict", files=files_of(images[:1]))
+        assert_answers(answer.json()["predictions"], expected, [0])

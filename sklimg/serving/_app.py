@@ -173,9 +173,13 @@ def create_app(
         ]
         if maps:
             targets = [served.classes[int(np.argmax(p.proba))] for p in predictions]
-            for record, url in zip(
-                records, await batcher.call(served.saliency_pngs, images, targets), strict=True
-            ):
+            try:
+                urls = await batcher.call(served.saliency_pngs, images, targets)
+            except ValueError as exc:  # explain's refusals, e.g. a network it cannot read
+                raise RequestError(
+                    422, "saliency_failed", f"No saliency map for these images: {exc}"
+                ) from None
+            for record, url in zip(records, urls, strict=True):
                 record["saliency"] = url
         return JSONResponse({"predictions": records})
 

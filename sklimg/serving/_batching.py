@@ -68,7 +68,7 @@ class Batcher:
         self.max_wait = max_wait
         # One thread: the model is called by one caller at a time (torch parallelises
         # each call itself), and other work for it (saliency maps) queues behind.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sklimg-model")
+        self._executor: ThreadPoolExecutor | None = None
         #: ``predict`` calls made, and the items they predicted (``GET /health``).
         self.batches = 0
         self.items = 0
@@ -79,17 +79,21 @@ class Batcher:
         """Start collecting batches on the running event loop (once)."""
         if self._worker is not None:
             return
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sklimg-model")
         self._queue = asyncio.Queue()
         self._worker = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
         """Stop once the requests submitted so far have their results."""
-        if self._worker is not None:
-            await self._queue.join()
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
+        if self._worker is None:
+            return
+        await self._queue.join()
+        self._worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._worker
         self._executor.shutdown(wait=True)
+        # A later start (the same application served again) begins afresh.
+        self._worker = self._queue = self._executor = None
 
     async def submit(self, items: Sequence) -> list:
         """The results of ``items``, predicted with those of concurrent requests."""
@@ -101,6 +105,7 @@ class Batcher:
 
     async def call(self, function: Callable, *args) -> Any:
         """``function(*args)`` in the inference thread, after the batches before it."""
+        self.start()
         return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
 
     async def _run(self) -> None:
