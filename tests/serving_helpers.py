@@ -20,6 +20,11 @@ from sklimg import ImageClassifier
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ("red", "green", "blue")  # the dominant channel of each class
+# The shared server's limits (tests/conftest.py): a request of all write_images' files
+# fits, one more does not; a small body limit, so that going over it is cheap.
+MAX_BATCH = 9
+MAX_UPLOAD_MB = 1
+SERVER_ARGS = ("--max-batch", MAX_BATCH, "--max-upload-mb", MAX_UPLOAD_MB, "--max-wait-ms", 100)
 
 
 def colour_images(n: int, *, size=(10, 10), seed=0) -> tuple[np.ndarray, np.ndarray]:

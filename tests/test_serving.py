@@ -24,16 +24,19 @@ import sklimg
 from sklimg.cli._models import prepare_images
 from sklimg.exceptions import ModelFileError
 from sklimg.serving import create_app
-from tests.serving_helpers import Server, colour_images, train_model, write_images
+from tests.serving_helpers import (
+    MAX_BATCH,
+    MAX_UPLOAD_MB,
+    Server,
+    colour_images,
+    write_images,
+)
 from tests.serving_helpers import files_of_paths as files_of
-
-MAX_BATCH = 9  # the number of test images
-MAX_UPLOAD_MB = 1
 
 
 @pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
-    return train_model(tmp_path_factory.mktemp("serve_model") / "colours.sklimg")
+def model_file(serving_model_file):
+    return serving_model_file
 
 
 @pytest.fixture(scope="module")
@@ -54,17 +57,8 @@ def expected(model, images):
 
 
 @pytest.fixture(scope="module")
-def server(model_file, tmp_path_factory):
-    log = tmp_path_factory.mktemp("serve_log") / "server.log"
-    server = Server(
-        model_file,
-        "--max-batch", MAX_BATCH,
-        "--max-upload-mb", MAX_UPLOAD_MB,
-        "--max-wait-ms", 100,
-        log=log,
-    )  # fmt: skip
-    yield server
-    server.stop()
+def server(serving_server):
+    return serving_server
 
 
 def png_bytes(image) -> bytes:

@@ -15,7 +15,7 @@ from PIL import Image
 
 import sklimg
 from sklimg.cli._models import prepare_images
-from tests.serving_helpers import ROOT, Server, colour_images, train_model
+from tests.serving_helpers import ROOT, colour_images
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (the dev extra)")
 from selenium.webdriver.chrome.service import Service  # noqa: E402
@@ -34,12 +34,10 @@ SCREENSHOT = ROOT / "docs" / "_static" / "serving_page.png"
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def served(serving_server, serving_model_file, tmp_path_factory):
+    """The serving tests' server (tests/conftest.py), its model, a folder for images."""
     root = tmp_path_factory.mktemp("browser")
-    model_file = train_model(root / "colours.sklimg")
-    server = Server(model_file, log=root / "server.log")
-    yield server, sklimg.load(model_file, device="cpu"), root
-    server.stop()
+    return serving_server, sklimg.load(serving_model_file, device="cpu"), root
 
 
 @pytest.fixture
