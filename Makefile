@@ -6,13 +6,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.sklimg-installed
 DOCS_STAMP := $(VENV)/.sklimg-docs-installed
 
-.PHONY: demo test lint install clean fashion-mnist docs
+.PHONY: demo test lint install clean fashion-mnist chromium docs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	-@$(MAKE) --no-print-directory fashion-mnist
+	-@$(MAKE) --no-print-directory chromium
 	touch $(STAMP)
 
 # Fashion-MNIST for the tests that use it (they skip without it), from the Debian/Ubuntu
@@ -24,6 +25,16 @@ fashion-mnist:
 	    || { apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; }; } >/dev/null 2>&1 \
 	  || echo "note: could not install dataset-fashion-mnist; its tests will be skipped"; \
 	else echo "note: Fashion-MNIST not installed (needs apt-get as root); its tests will be skipped"; fi
+
+# Headless Chromium and its driver for the browser test of 'sklimg serve' (it skips
+# without them; selenium is pointed at these, so nothing is downloaded), likewise.
+chromium:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  { apt-get install -y -qq chromium chromium-driver \
+	    || { apt-get update -qq && apt-get install -y -qq chromium chromium-driver; }; } >/dev/null 2>&1 \
+	  || echo "note: could not install chromium and chromium-driver; the browser test will be skipped"; \
+	else echo "note: Chromium not installed (needs apt-get as root); the browser test will be skipped"; fi
 
 install: $(STAMP)
 

@@ -74,3 +74,22 @@ def fashion_mnist():
     except DatasetNotFoundError as exc:
         pytest.skip(f"Fashion-MNIST files not installed: {str(exc).splitlines()[0]}")
     return X_train, y_train, X_test, y_test
+
+
+@pytest.fixture(scope="session")
+def serving_model_file(tmp_path_factory):
+    """The tiny colour model the serving tests share (tests/serving_helpers.py)."""
+    from tests.serving_helpers import train_model
+
+    return train_model(tmp_path_factory.mktemp("serve_model") / "colours.sklimg")
+
+
+@pytest.fixture(scope="session")
+def serving_server(serving_model_file, tmp_path_factory):
+    """One real ``sklimg serve`` of that model for the session's serving tests."""
+    from tests.serving_helpers import SERVER_ARGS, Server
+
+    log = tmp_path_factory.mktemp("serve_log") / "server.log"
+    server = Server(serving_model_file, *SERVER_ARGS, log=log)
+    yield server
+    server.stop()

@@ -1,5 +1,5 @@
-"""The ``sklimg`` command: train, predict, evaluate, explain, audit data and list backbones
-from a shell.
+"""The ``sklimg`` command: train, predict, evaluate, explain, audit data, serve and list
+backbones from a shell.
 
 ::
 
@@ -8,6 +8,7 @@ from a shell.
     sklimg evaluate model.sklimg test/ --confusion-matrix cm.png --errors errors.png
     sklimg explain model.sklimg photo.jpg --out maps/
     sklimg audit photos/ --test-dir test/ --out audit.csv --plot issues.png
+    sklimg serve model.sklimg --port 8000
     sklimg backbones --pattern "resnet*"
 
 Also ``python -m sklimg``. Models are saved in the safe format of :func:`sklimg.save`
@@ -30,10 +31,10 @@ read, and worded in the command's flags.
 
 Layout: :mod:`._main` (``main``, the parser, errors on one line), :mod:`._commands`
 (the registry of commands), one module per command (:mod:`.train`, :mod:`.predict`,
-:mod:`.evaluate`, :mod:`.explain`, :mod:`.audit`, :mod:`.backbones`), and what they share:
-argument types (:mod:`._types`), printed output (:mod:`._output`), how settings are worded
-in flags (:mod:`._flags`), reading model files (:mod:`._models`) and class folders
-(:mod:`._folders`).
+:mod:`.evaluate`, :mod:`.explain`, :mod:`.audit`, :mod:`.serve`, :mod:`.backbones`), and
+what they share: argument types (:mod:`._types`), printed output (:mod:`._output`), how
+settings are worded in flags (:mod:`._flags`), reading model files (:mod:`._models`) and
+class folders (:mod:`._folders`).
 """
 
 from sklimg.cli._commands import CommandError

@@ -13,6 +13,7 @@ import sklimg.cli.backbones
 import sklimg.cli.evaluate
 import sklimg.cli.explain
 import sklimg.cli.predict
+import sklimg.cli.serve
 import sklimg.cli.train  # noqa: F401
 from sklimg._version import __version__
 from sklimg.cli._commands import COMMANDS
@@ -29,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sklimg",
         description=fill(
             "scikit-learn compatible image classification from the command line: train a "
-            "classifier on a folder of images, predict, evaluate, explain, audit the data, list "
+            "classifier on a folder of images, predict, evaluate, explain, audit the data, "
+            "serve over HTTP, list "
             "backbones."
         ),
         epilog=(
@@ -39,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
             "  sklimg predict model.sklimg photo.jpg more_photos/ --top-k 3\n"
             "  sklimg evaluate model.sklimg data/test --confusion-matrix cm.png\n"
             "  sklimg audit data/train --test-dir data/test --plot issues.png\n"
+            "  sklimg serve model.sklimg --port 8000\n"
             "  sklimg backbones --pattern 'resnet*'\n\n"
             "Run 'sklimg COMMAND --help' for the options of each command."
         ),
