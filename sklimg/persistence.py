@@ -413,6 +413,30 @@ def _unstorable_head(head, types: list[str]) -> str:
     )
 
 
+def input_steps(model) -> list:
+    """The image steps that make any image what ``model`` was trained on: a resize to
+    its training size (the ``image_size`` of its metadata, else its input shape) and a
+    conversion to its channels; none for a model without ``input_shape_`` (a pipeline,
+    which does its own preprocessing). Used by ``sklimg predict`` and ``sklimg serve``.
+
+    Parameters
+    ----------
+    model : fitted ImageClassifier or Pipeline
+
+    Returns
+    -------
+    list of transformers
+        Unfitted; they fit on any images.
+    """
+    shape = getattr(model, "input_shape_", None)
+    if shape is None:
+        return []
+    metadata = getattr(model, "sklimg_metadata_", None) or {}
+    # Models saved outside the command have no metadata: their training size is the one.
+    size = tuple(metadata.get("image_size", shape[:2]))
+    return [Resize(size), ToRGB() if shape[-1] == 3 else Grayscale()]
+
+
 def load(path: str | os.PathLike, *, device: str = "auto"):
     """Load a model saved by :func:`save`, without unpickling anything.
 

@@ -15,8 +15,8 @@ from sklimg.classifier import ImageClassifier
 from sklimg.cli._commands import CommandError
 from sklimg.cli._flags import Flags
 from sklimg.datasets import IMAGE_EXTENSIONS
-from sklimg.persistence import load
-from sklimg.preprocessing import Grayscale, LazyImages, Resize, ToRGB
+from sklimg.persistence import input_steps, load
+from sklimg.preprocessing import LazyImages
 
 __all__ = ["expand", "file_kind", "load_model", "model_flags", "prepare_images", "set_tta"]
 
@@ -130,14 +130,9 @@ def prepare_images(model, paths: Sequence[str]):
     """Files as the model expects them: resized to its training size, its channels."""
     images = LazyImages(list(paths))
     images.check_files()
-    shape = getattr(model, "input_shape_", None)
-    if shape is None:  # e.g. a Pipeline that does its own preprocessing
-        return images
-    metadata = getattr(model, "sklimg_metadata_", None) or {}
-    # Models saved outside the command have no metadata: their training size is the one.
-    size = tuple(metadata.get("image_size", shape[:2]))
-    images = Resize(size).fit_transform(images)
-    return (ToRGB() if shape[-1] == 3 else Grayscale()).fit_transform(images)
+    for step in input_steps(model):
+        images = step.fit_transform(images)
+    return images
 
 
 def expand(items: Sequence[str]) -> list[str]:

@@ -19,8 +19,8 @@ from PIL import Image
 from sklimg._json import plain
 from sklimg._version import versions
 from sklimg.classifier import ImageClassifier
+from sklimg.persistence import input_steps
 from sklimg.plotting import saliency_overlay
-from sklimg.preprocessing import Grayscale, Resize, ToRGB
 from sklimg.saliency import explain
 
 __all__ = ["Prediction", "ServedModel"]
@@ -59,7 +59,7 @@ class ServedModel:
         self.classes = [plain(c) for c in np.asarray(model.classes_)]
         self.path = None if path is None else Path(path)
         self.sha256 = None if path is None else _file_sha256(Path(path))
-        self._steps = _input_steps(model)
+        self._steps = input_steps(model)
 
     @property
     def has_unknown(self) -> bool:
@@ -137,18 +137,6 @@ class ServedModel:
             "file": None if self.path is None else self.path.name,
             "sha256": self.sha256,
         }
-
-
-def _input_steps(model) -> list:
-    """The steps that make any image what the model was trained on; none for a
-    pipeline, which does its own preprocessing (as in ``sklimg predict``)."""
-    shape = getattr(model, "input_shape_", None)
-    if shape is None:
-        return []
-    metadata = getattr(model, "sklimg_metadata_", None) or {}
-    # Models saved outside the command have no metadata: their training size is the one.
-    size = tuple(metadata.get("image_size", shape[:2]))
-    return [Resize(size), ToRGB() if shape[-1] == 3 else Grayscale()]
 
 
 def _groups(images: list[np.ndarray]) -> list[list[int]]:
