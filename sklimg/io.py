@@ -1,4 +1,5 @@
-"""Read one image file into a channels-last NumPy array, with errors that name the file.
+"""Read one image file (or an encoded image held in memory) into a channels-last NumPy
+array, with errors that name the file.
 
 Pillow decodes; this module decides what comes out: the right way up (EXIF
 orientation), 1 or 3 channels, ``uint8`` for 8-bit files and ``float32`` in [0, 1] for
@@ -7,6 +8,7 @@ orientation), 1 or 3 channels, ``uint8`` for 8-bit files and ``float32`` in [0, 
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 import warnings
@@ -21,7 +23,13 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from sklimg._files import special_file_kind
 from sklimg.exceptions import ImageInputError
 
-__all__ = ["DEFAULT_MAX_PIXELS", "check_image_file", "decoded_shape", "read_image"]
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "check_image_file",
+    "decode_image",
+    "decoded_shape",
+    "read_image",
+]
 
 #: Largest image (height x width) read by default: 10,000 x 10,000, larger than any
 #: camera photo yet far below what a decompression bomb claims. 300 MB decoded as RGB.
@@ -83,6 +91,7 @@ def read_image(
     See Also
     --------
     check_image_file : Check a file from its header only, without decoding.
+    decode_image : The same for an encoded image held in memory (an upload).
 
     Examples
     --------
@@ -96,9 +105,79 @@ def read_image(
     ((2, 4, 3), dtype('uint8'), [255, 0, 0])
     """
     with _open(path, max_pixels) as (img, name):
-        img.load()  # decode inside _open, so that damaged data is reported as such
-        ImageOps.exif_transpose(img, in_place=True)
-        return _to_array(img, name)
+        return _decoded(img, name)
+
+
+def decode_image(
+    data: bytes | bytearray | memoryview,
+    *,
+    name: str = "the image",
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+) -> np.ndarray:
+    """Decode an image file's bytes, held in memory, as :func:`read_image` decodes the
+    file: the same orientation, channels, dtypes, size limit and errors.
+
+    For images that never were files (an HTTP upload, a message from a queue, a blob
+    from a database): nothing is written to disk.
+
+    Parameters
+    ----------
+    data : bytes, bytearray or memoryview
+        The encoded image, as a file of any format Pillow reads would hold it.
+    name : str, default="the image"
+        What the error messages call it, e.g. the uploaded file's name.
+    max_pixels : int or None, default=DEFAULT_MAX_PIXELS
+        Largest ``height * width`` accepted, checked from the header before decoding;
+        see :func:`read_image`.
+
+    Returns
+    -------
+    image : ndarray of shape (H, W, C)
+        As :func:`read_image` returns.
+
+    Raises
+    ------
+    ImageInputError
+        If ``data`` is empty, not an image, truncated or corrupt, holds NaN or infinite
+        pixels, or is larger than ``max_pixels``; the message names ``name``.
+    TypeError
+        If ``data`` is not bytes-like (a path goes to :func:`read_image`).
+
+    See Also
+    --------
+    read_image : Decode an image file.
+
+    Examples
+    --------
+    >>> import io
+    >>> from PIL import Image
+    >>> from sklimg.io import decode_image
+    >>> buffer = io.BytesIO()
+    >>> Image.new("L", (4, 2), 7).save(buffer, format="PNG")
+    >>> image = decode_image(buffer.getvalue(), name="upload.png")
+    >>> image.shape, image.dtype, int(image[0, 0, 0])
+    ((2, 4, 1), dtype('uint8'), 7)
+    >>> decode_image(b"not pixels", name="notes.png")
+    Traceback (most recent call last):
+    ...
+    sklimg.exceptions.ImageInputError: 'notes.png' is not an image file Pillow can read ...
+    """
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise TypeError(
+            f"decode_image takes the encoded image as bytes; got {type(data).__name__}. "
+            f"For a file on disk use sklimg.io.read_image(path)."
+        )
+    label = repr(name)
+    if not len(data):
+        raise ImageInputError(f"{label} is empty (0 bytes), not an image; send the image.")
+    with _open(io.BytesIO(data), max_pixels, name=label) as (img, label):
+        return _decoded(img, label)
+
+
+def _decoded(img: Image.Image, name: str) -> np.ndarray:
+    img.load()  # decode inside _open, so that damaged data is reported as such
+    ImageOps.exif_transpose(img, in_place=True)
+    return _to_array(img, name)
 
 
 def check_image_file(
@@ -186,19 +265,24 @@ def decoded_shape(
 
 
 @contextmanager
-def _open(path, max_pixels: int | None) -> Iterator[tuple[Image.Image, str]]:
-    """Open ``path`` lazily, its size checked; yields the image and the path for messages.
+def _open(
+    source, max_pixels: int | None, *, name: str | None = None
+) -> Iterator[tuple[Image.Image, str]]:
+    """Open ``source`` lazily, its size checked; yields the image and its name for
+    messages (the path's repr, unless ``name`` is given: ``source`` is then an open
+    binary file).
 
     Pillow's errors, raised on opening or later in the ``with`` block (decoding), become
     an ``ImageInputError`` that names the file.
     """
     _check_max_pixels(max_pixels)
-    name = _check_path(path)
+    if name is None:
+        name = _check_path(source)
     try:
         # Pillow warns about large images itself; sklimg's limit replaces its warning.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
+            with Image.open(source) as img:
                 _check_size(img.size, max_pixels, name)
                 yield img, name
     except ImageInputError:

@@ -308,3 +308,45 @@ def test_decoded_shape_is_the_shape_read_image_returns(tmp_path, case):
     SHAPE_CASES[case](tmp_path / "image")
     (path,) = tmp_path.iterdir()
     assert decoded_shape(path) == read_image(path).shape
+
+
+# ------------------------------------------------------------------ decode_image (bytes)
+@pytest.mark.parametrize("case", list(SHAPE_CASES))
+def test_decode_image_gives_what_read_image_gives_for_the_file(tmp_path, case):
+    from sklimg.io import decode_image
+
+    SHAPE_CASES[case](tmp_path / "image")
+    (path,) = tmp_path.iterdir()
+    expected = read_image(path)
+    got = decode_image(path.read_bytes(), name=path.name)
+    assert got.dtype == expected.dtype
+    assert_array_equal(got, expected)
+
+
+def test_decode_image_errors_name_the_image_and_the_problem(tmp_path):
+    from sklimg.io import decode_image
+
+    whole = _save(Image.fromarray(_random_rgb(64, 64)), tmp_path / "whole.png").read_bytes()
+    cases = {
+        b"": r"^'upload\.png' is empty \(0 bytes\)",
+        b"these are not pixels": r"^'upload\.png' is not an image file Pillow can read",
+        whole[: len(whole) // 2]: r"'upload\.png'.*truncated.*damaged or incomplete",
+        _png_header(12_000, 9_000): r"^Image file 'upload\.png' is 12000 x 9000 = 108,000,000",
+    }
+    for data, message in cases.items():
+        with pytest.raises(ImageInputError, match=message):
+            decode_image(data, name="upload.png")
+    with pytest.raises(ImageInputError, match=r"'the image' is 64 x 64 = 4,096 pixels"):
+        decode_image(memoryview(whole), max_pixels=4_095)
+    assert decode_image(bytearray(whole), max_pixels=4_096).shape == (64, 64, 3)
+    with pytest.raises(ValueError, match="max_pixels must be a positive integer"):
+        decode_image(whole, max_pixels=0)
+
+
+def test_decode_image_refuses_a_path_and_says_which_function_reads_it(tmp_path):
+    from sklimg.io import decode_image
+
+    path = _save(Image.fromarray(_random_rgb()), tmp_path / "photo.png")
+    for source in (path, str(path)):
+        with pytest.raises(TypeError, match=r"got (PosixPath|str).*sklimg\.io\.read_image"):
+            decode_image(source)

@@ -465,6 +465,17 @@ def test_an_image_of_another_dtype_is_predicted_as_a_file_is(client, model, tmp_
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
 
 
+def test_uploads_never_touch_the_disk(client, images, expected, monkeypatch, tmp_path):
+    """Uploads are decoded in memory: with no usable temporary folder (a full or
+    read-only disk) the server still answers, and no upload is left in a file."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no such folder"))
+    answer = client.post("/predict", files=files_of(images[:2]))
+    assert answer.status_code == 200, answer.text
+    assert_answers(answer.json()["predictions"], expected, [0, 1])
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [

@@ -68,7 +68,7 @@ def create_app(
         Largest request body, in megabytes (2**20 bytes), refused as it streams in.
     max_pixels : int or None, default=DEFAULT_MAX_PIXELS
         Largest ``height * width`` of an uploaded image, checked from its header before
-        decoding (see :func:`sklimg.io.read_image`).
+        decoding (see :func:`sklimg.io.decode_image`).
     token : str or None, default=None
         When set, every request but ``GET /health`` and the page's static files needs
         ``Authorization: Bearer <token>``.

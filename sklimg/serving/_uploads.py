@@ -7,8 +7,6 @@ code and a message that says what was wrong and how to send it instead.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -18,7 +16,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
 from sklimg.exceptions import ImageInputError
-from sklimg.io import read_image
+from sklimg.io import decode_image
 
 __all__ = ["Limits", "RequestError", "Upload", "decode", "read_uploads"]
 
@@ -196,7 +194,7 @@ async def _from_form(request: Request, body: AsyncIterator[bytes], limits: Limit
 
 
 def decode(uploads: list[Upload], max_pixels: int | None, prepare: Callable) -> list[np.ndarray]:
-    """Each upload decoded by :func:`sklimg.io.read_image` (its size checked from the
+    """Each upload decoded by :func:`sklimg.io.decode_image` (its size checked from the
     header before any pixel is decoded) and passed through ``prepare``; blocking, so run
     it in a worker thread.
 
@@ -208,18 +206,9 @@ def decode(uploads: list[Upload], max_pixels: int | None, prepare: Callable) -> 
     """
     images = []
     for upload in uploads:
-        # sklimg.io reads files: each upload goes to a file of its own, never named after
-        # the upload (a temporary folder per request costs more than the decoding).
-        descriptor, path = tempfile.mkstemp(prefix="sklimg-upload-")
         try:
-            with os.fdopen(descriptor, "wb") as f:
-                f.write(upload.data)
-            image = read_image(path, max_pixels=max_pixels)
+            image = decode_image(upload.data, name=upload.name, max_pixels=max_pixels)
         except ImageInputError as exc:
-            # The messages name the file read: the temporary one, named as uploaded.
-            message = str(exc).replace(repr(path), repr(upload.name))
-            raise RequestError(422, "bad_image", message) from None
-        finally:
-            os.unlink(path)
+            raise RequestError(422, "bad_image", str(exc)) from None
         images.append(prepare(image))
     return images
