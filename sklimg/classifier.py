@@ -742,7 +742,7 @@ class ImageClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         return self.unknown_detector_.score(features, logits, temperature)
 
     @available_if(_head_has("predict_proba"))
-    def predict_proba(self, X) -> np.ndarray:
+    def predict_proba(self, X, *, return_unknown_score: bool = False):
         """Class probabilities of images ``X``.
 
         Parameters
@@ -750,11 +750,20 @@ class ImageClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         X : array-like of shape (n_samples, H, W[, C]) or (n_samples, H * W), list of \
                 arrays, file paths, or LazyImages
             Images of the same size and channels as at fit.
+        return_unknown_score : bool, default=False
+            Also return :meth:`unknown_score` of each image, computed in the same pass
+            over the images (one forward pass of the network instead of two); only for
+            a model fitted with ``unknown``. As ``return_std`` of scikit-learn's
+            ``GaussianProcessRegressor.predict``.
 
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
             Probabilities, columns ordered as ``classes_``; rows sum to 1.
+        unknown_score : ndarray of shape (n_samples,)
+            With ``return_unknown_score=True``: what :meth:`unknown_score` returns;
+            :meth:`predict` answers ``unknown_label_`` where it exceeds
+            ``unknown_threshold_``.
 
         Raises
         ------
@@ -762,14 +771,54 @@ class ImageClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             If a scikit-learn ``head`` has no ``predict_proba`` (e.g. ``SVC()`` without
             ``probability=True``); ``hasattr(clf, "predict_proba")`` is then false, as
             for a scikit-learn ``Pipeline``.
+        ValueError
+            If ``return_unknown_score=True`` and the model has no unknown answer.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklimg import ImageClassifier
+        >>> from sklimg.datasets import load_digits_images
+        >>> X, y = load_digits_images(return_X_y=True)
+        >>> clf = ImageClassifier("test_cnn", unknown="msp", max_epochs=1, random_state=0)
+        >>> clf = clf.fit(X[:300], y[:300])
+        >>> proba, score = clf.predict_proba(X[300:305], return_unknown_score=True)
+        >>> proba.shape, score.shape
+        ((5, 10), (5,))
+        >>> bool(np.allclose(score, clf.unknown_score(X[300:305])))
+        True
         """
+        if return_unknown_score:
+            check_is_fitted(self)
+            if not hasattr(self, "unknown_detector_"):
+                raise ValueError(
+                    f"return_unknown_score=True needs a model with an unknown answer; this "
+                    f"one was fitted with unknown={self.unknown!r}. Fit it with "
+                    f"unknown='auto' (or 'knn', 'mahalanobis', 'energy', 'msp'), or leave "
+                    f"out return_unknown_score."
+                )
         images = self._images(X)
+        if hasattr(self, "unknown_detector_"):
+            # The probabilities, the scores and predict's labels all come from one pass.
+            features, logits = self._outputs(images)
+            proba = self._proba(features, logits)
+            if return_unknown_score:
+                return proba, self._scores(features, logits)
+            return proba
         if hasattr(self, "temperature_"):
             _, logits = self._outputs(images)
             return scaled_proba(logits, self.temperature_)
         if hasattr(self, "head_"):
-            return self.head_.predict_proba(self._head_features(images)).astype(np.float64)
+            return head.predict_proba(self.head_, self._head_features(images))
         return neural.predict_proba(self, images)
+
+    def _proba(self, features, logits) -> np.ndarray:
+        """The probabilities of :meth:`_outputs`' features and logits."""
+        if hasattr(self, "temperature_"):
+            return scaled_proba(logits, self.temperature_)
+        if hasattr(self, "head_"):
+            return head.predict_proba(self.head_, features)
+        return scaled_proba(logits, 1.0)
 
     @available_if(_head_has("predict_proba"))
     def predict_log_proba(self, X) -> np.ndarray:

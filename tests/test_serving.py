@@ -465,6 +465,23 @@ def test_an_image_of_another_dtype_is_predicted_as_a_file_is(client, model, tmp_
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
 
 
+def test_a_batch_is_one_pass_of_the_network(client, model, images, expected):
+    """The probabilities and the unknown scores of a batch come from one forward pass
+    (two before: predict_proba, then unknown_score)."""
+    import torch
+
+    calls = []  # the first convolution's: one per batch through the network
+    first = next(m for m in model.net_.module_.modules() if isinstance(m, torch.nn.Conv2d))
+    hook = first.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        answer = client.post("/predict", files=files_of(images[:2]))
+    finally:
+        hook.remove()
+    assert answer.status_code == 200, answer.text
+    assert_answers(answer.json()["predictions"], expected, [0, 1])
+    assert len(calls) == 1
+
+
 def test_uploads_never_touch_the_disk(client, images, expected, monkeypatch, tmp_path):
     """Uploads are decoded in memory: with no usable temporary folder (a full or
     read-only disk) the server still answers, and no upload is left in a file."""

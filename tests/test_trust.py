@@ -9,6 +9,7 @@ import zipfile
 import joblib
 import numpy as np
 import pytest
+import torch
 from skimage import data as skdata
 from skimage.transform import resize
 from sklearn.ensemble import RandomForestClassifier
@@ -216,6 +217,44 @@ def test_scores_need_what_the_head_has(digits_split):
     assert not hasattr(neighbours, "head_")
 
 
+@pytest.mark.parametrize(
+    "params", [SMALL, {**SMALL, "calibration": "temperature"}, HOG], ids=["neural", "T", "hog"]
+)
+def test_probabilities_and_unknown_scores_in_one_pass(digits_split, params):
+    """predict_proba(return_unknown_score=True) gives predict_proba and unknown_score,
+    from one pass over the images (one forward pass of the network), and predict
+    agrees with both."""
+    X_train, X_test, y_train, _ = digits_split
+    clf = ImageClassifier(**params, unknown="msp").fit(X_train, y_train)
+    proba, scores = clf.predict_proba(X_test, return_unknown_score=True)
+    np.testing.assert_allclose(proba, clf.predict_proba(X_test), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(scores, clf.unknown_score(X_test), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    predicted = clf.predict(X_test)
+    known = scores <= clf.unknown_threshold_
+    assert 0 < known.mean() < 1
+    assert (predicted[~known] == -1).all()
+    assert (predicted[known] == clf.classes_[np.argmax(proba[known], axis=1)]).all()
+    if hasattr(clf, "net_"):
+        calls = []  # the first convolution's: one per batch of images through the network
+        first = next(m for m in clf.net_.module_.modules() if isinstance(m, torch.nn.Conv2d))
+        hook = first.register_forward_hook(lambda *_: calls.append(1))
+        try:
+            clf.predict_proba(X_test[:10], return_unknown_score=True)
+        finally:
+            hook.remove()
+        assert len(calls) == 1
+
+
+def test_unknown_scores_with_the_probabilities_need_the_setting(digits_split):
+    X_train, X_test, y_train, _ = digits_split
+    with pytest.raises(NotFittedError):
+        ImageClassifier(unknown="knn").predict_proba(X_test, return_unknown_score=True)
+    clf = ImageClassifier(**HOG).fit(X_train, y_train)
+    with pytest.raises(ValueError, match=r"fitted with unknown=None. Fit it with unknown="):
+        clf.predict_proba(X_test, return_unknown_score=True)
+
+
 def test_unknown_score_needs_a_fit_and_the_setting(digits_split):
     with pytest.raises(NotFittedError):
         ImageClassifier(unknown="knn").unknown_score(digits_split[1])
@@ -258,3 +297,15 @@ def test_a_mahalanobis_state_that_is_not_a_precision_is_refused():
         Mahalanobis.from_arrays({"means": means, "precision": precision}, 3)
     detector = Mahalanobis.from_arrays({"means": means, "precision": 4 * np.eye(3)}, 3)
     np.testing.assert_allclose(detector.score(np.ones((1, 3)), None, 1.0), [2 * np.sqrt(3)])
+
+
+def test_a_scikit_learn_head_gives_rows_that_sum_to_one(digits_split):
+    """A head fitted on float32 features answers in float32; its rows, renormalised in
+    float64, pass scikit-learn's own check (log_loss warned before)."""
+    from sklearn.metrics import log_loss
+
+    X_train, X_test, y_train, y_test = digits_split
+    proba = ImageClassifier(**HOG).fit(X_train, y_train).predict_proba(X_test)
+    assert proba.dtype == np.float64
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    assert log_loss(y_test, proba) < 1.0

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from sklimg._answers import answers
 from sklimg._json import plain
 from sklimg.cli._commands import Command, register
 from sklimg.cli._models import expand, load_model, model_flags, prepare_images, set_tta
@@ -75,8 +76,8 @@ def run(args: argparse.Namespace) -> int:
     )
     set_tta(model, args.tta, args.model)
     images = prepare_images(model, paths)
-    proba = np.asarray(model.predict_proba(images))
-    unknown = _unknown_scores(model, images)
+    result = answers(model, images)
+    proba = result.proba
     k = min(args.top_k, proba.shape[1])
     # Stable sort of the negated probabilities: ties keep the order of classes_.
     best = np.argsort(-proba, axis=1, kind="stable")[:, :k]
@@ -85,24 +86,12 @@ def run(args: argparse.Namespace) -> int:
         (
             path,
             [(plain(classes[j]), float(proba[i, j])) for j in best[i]],
-            None if unknown is None else float(unknown[0][i]),
+            None if result.unknown_score is None else float(result.unknown_score[i]),
         )
         for i, path in enumerate(paths)
     ]
-    threshold, label = (None, None) if unknown is None else unknown[1:]
-    sys.stdout.write(_FORMATTERS[args.format](results, k, threshold, label))
+    sys.stdout.write(_FORMATTERS[args.format](results, k, result.threshold, result.label))
     return 0
-
-
-def _unknown_scores(model, images):
-    """``(scores, threshold, label)`` of a model with an unknown answer, else None."""
-    classifier = model[-1] if hasattr(model, "steps") else model
-    if not hasattr(classifier, "unknown_threshold_"):
-        return None
-    if hasattr(model, "steps"):
-        images = model[:-1].transform(images)
-    scores = classifier.unknown_score(images)
-    return scores, classifier.unknown_threshold_, plain(classifier.unknown_label_)
 
 
 def _shown(top, score, threshold, label):

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from sklimg._answers import answers
 from sklimg._json import plain
 from sklimg._version import versions
 from sklimg.classifier import ImageClassifier
@@ -79,28 +80,21 @@ class ServedModel:
         return batch[0]
 
     def predict(self, images: list[np.ndarray]) -> list[Prediction]:
-        """One ``predict_proba`` call for the prepared images of a batch (one per dtype:
-        8-bit and 16-bit files are not stacked together, since their pixel scales
-        differ)."""
-        proba = np.empty((len(images), len(self.classes)))
-        scores = np.full(len(images), np.nan)
+        """One pass of the model over the prepared images of a batch: probabilities
+        and, where the model has them, unknown scores (one ``predict_proba`` call per
+        dtype: 8-bit and 16-bit files are not stacked together, since their pixel
+        scales differ)."""
+        predictions: list[Prediction | None] = [None] * len(images)
         for indices in _groups(images):
-            batch = np.stack([images[i] for i in indices])
-            proba[indices] = self.model.predict_proba(batch)
-            if self.has_unknown:
-                scores[indices] = self._unknown_scores(batch)
-        if not self.has_unknown:
-            return [Prediction(row) for row in proba]
-        threshold = self.classifier.unknown_threshold_
-        return [
-            Prediction(row, float(score), bool(score > threshold))
-            for row, score in zip(proba, scores, strict=True)
-        ]
-
-    def _unknown_scores(self, batch) -> np.ndarray:
-        if hasattr(self.model, "steps"):
-            batch = self.model[:-1].transform(batch)
-        return np.asarray(self.classifier.unknown_score(batch))
+            result = answers(self.model, np.stack([images[i] for i in indices]))
+            unknown, scores = result.unknown, result.unknown_score
+            for j, i in enumerate(indices):
+                predictions[i] = (
+                    Prediction(result.proba[j])
+                    if unknown is None
+                    else Prediction(result.proba[j], float(scores[j]), bool(unknown[j]))
+                )
+        return predictions
 
     @property
     def unknown_label(self):
