@@ -4,24 +4,29 @@ beside offline ``predict_proba`` on the same images in the same run.
 A ``resnet18`` with random weights (``pretrained=False``), fitted for one epoch on 64
 random 64x64 RGB images and saved in the safe format, is served by ``python -m sklimg
 serve`` (uvicorn, ``--max-batch 64``, ``--max-wait-ms`` as given, 10 by default) on a
-loopback port. The clients (one asyncio loop in this process, httpx2) each send one PNG
-per request, as soon as their last answer came, until ``--requests`` are answered or
-``--seconds`` have passed. Offline: ``predict_proba`` on the same images, decoded, in
-one call, and in calls of 32 (the largest batch 32 clients of one image each can fill),
-the best of 3 runs before the server starts and 3 after it stops; ``vs_offline`` divides
-by the faster of the two. Every answer is checked against the offline probabilities;
-``mean_batch`` is the images per
-``predict_proba`` call the server made (its ``GET /health`` counters). A last run mixes
-bad requests among 32 clients' good ones (a non-image, a truncated PNG, a decompression
-bomb, a wrong content type, an empty body, too many files, a body over
-``--max-upload-mb``): it counts 5xx answers, bad requests not refused with a 4xx, and
-wrong answers; all must be 0.
+loopback port. The clients each send one PNG per request, as soon as their last answer
+came, until ``--requests`` are answered or ``--seconds`` have passed; they run in one
+asyncio loop of this process, on the same cores as the server, so they are kept cheap: each
+holds one keep-alive HTTP/1.1 connection and writes requests built beforehand (with
+httpx2, as multipart forms), as a load generator such as wrk does; ``client_cpu_ms`` is
+their CPU time per request. One more run at 32 clients uses httpx2's ``AsyncClient``
+instead, for a client as an application would write it. Offline: ``predict_proba`` on
+the same images, decoded, in one call, and in calls of 32 (the largest batch 32 clients
+of one image each can fill), the best of 3 runs before the server starts and 3 after it
+stops; ``vs_offline`` divides by the faster of the two. Every answer is checked against
+the offline probabilities. From the server's ``GET /health`` counters: ``mean_batch``,
+the images per ``predict_proba`` call, and ``model_busy``, the share of the wall time
+the model spent predicting. A last run (httpx2) mixes bad requests among 32 clients'
+good ones (a non-image, a truncated PNG, a decompression bomb, a wrong content type, an
+empty body, too many files, a body over ``--max-upload-mb``): it counts 5xx answers,
+bad requests not refused with a 4xx, and wrong answers; all must be 0.
 
     python benchmarks/serving.py [--quick] [--backbone resnet18] [--size 64] [--max-wait-ms 10]
 """
 
 import asyncio
 import io
+import json
 import os
 import signal
 import socket
@@ -149,53 +154,89 @@ BAD = [
 ]
 
 
-async def run(clients: int, requests: int, seconds: float, bad_every: int = 0) -> dict:
-    """``clients`` concurrent clients; every ``bad_every``-th request a bad one."""
+def raw_request(**kwargs) -> bytes:
+    """A POST /predict built by httpx2 (its multipart encoding), as the bytes on the wire."""
+    request = httpx2.Request("POST", url + "/predict", **kwargs)
+    body = request.read()
+    head = "".join(f"{k}: {v}\r\n" for k, v in request.headers.items())
+    return f"POST /predict HTTP/1.1\r\n{head}\r\n".encode() + body
+
+
+RAW = [raw_request(files=[("file", (f"{i}.png", png))]) for i, png in enumerate(pngs)]
+
+
+async def raw_post(connection, data: bytes) -> tuple[int, bytes]:
+    """Send one request on a keep-alive connection; its status and body."""
+    reader, writer = connection
+    writer.write(data)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+    return status, await reader.readexactly(length)
+
+
+async def run(
+    clients: int, requests: int, seconds: float, bad_every: int = 0, client: str = "raw"
+) -> dict:
+    """``clients`` concurrent clients; every ``bad_every``-th request a bad one (httpx2)."""
     latencies, counts = [], {"5xx": 0, "bad_not_4xx": 0, "wrong": 0, "good": 0, "bad": 0}
     next_request = 0
     stop_at = time.perf_counter() + seconds
     limits = httpx2.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx2.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+    async with httpx2.AsyncClient(base_url=url, limits=limits, timeout=60) as http:
 
         async def one_client():
             nonlocal next_request
+            connection = None
+            if client == "raw":
+                connection = await asyncio.open_connection("127.0.0.1", port)
             while next_request < requests and time.perf_counter() < stop_at:
                 i = next_request
                 next_request += 1
                 bad = bad_every and i % bad_every == bad_every - 1
-                kwargs = BAD[(i // bad_every) % len(BAD)] if bad else {
-                    "files": [("file", (f"{i}.png", pngs[i % len(pngs)]))]
-                }  # fmt: skip
                 start = time.perf_counter()
-                answer = await client.post("/predict", **kwargs)
+                if connection is not None:
+                    status, body = await raw_post(connection, RAW[i % len(pngs)])
+                else:
+                    kwargs = BAD[(i // bad_every) % len(BAD)] if bad else {
+                        "files": [("file", (f"{i}.png", pngs[i % len(pngs)]))]
+                    }  # fmt: skip
+                    answer = await http.post("/predict", **kwargs)
+                    status, body = answer.status_code, answer.content
                 elapsed = time.perf_counter() - start
-                counts["5xx"] += answer.status_code >= 500
+                counts["5xx"] += status >= 500
                 if bad:
                     counts["bad"] += 1
-                    counts["bad_not_4xx"] += not 400 <= answer.status_code < 500
+                    counts["bad_not_4xx"] += not 400 <= status < 500
                     continue
                 counts["good"] += 1
                 latencies.append(elapsed)
-                got = list(answer.json()["predictions"][0]["probabilities"].values())
+                got = list(json.loads(body)["predictions"][0]["probabilities"].values())
                 counts["wrong"] += not np.allclose(got, offline[i % len(pngs)], atol=1e-5)
+            if connection is not None:
+                connection[1].close()
+                await connection[1].wait_closed()
 
-        health = (await client.get("/health")).json()
-        start = time.perf_counter()
+        health = (await http.get("/health")).json()
+        start, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(one_client() for _ in range(clients)))
-        wall = time.perf_counter() - start
-        after = (await client.get("/health")).json()
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+        after = (await http.get("/health")).json()
     latencies = np.array(latencies)
     return {
-        "clients": clients,
+        "clients": clients if client == "raw" else f"{clients}, httpx2",
         "requests": counts["good"] + counts["bad"],
         "bad_requests": counts["bad"],
         "images_per_s": counts["good"] / wall,
         "vs_offline": None,  # once the offline rates are known
         "p50_ms": 1000 * float(np.percentile(latencies, 50)),
         "p99_ms": 1000 * float(np.percentile(latencies, 99)),
-        # Images per predict_proba call, from the server's counters (GET /health).
+        # Images per predict_proba call, and the model's share of the wall time, from
+        # the server's counters (GET /health).
         "mean_batch": (after["images"] - health["images"])
         / max(1, after["batches"] - health["batches"]),
+        "model_busy": (after["predict_seconds"] - health["predict_seconds"]) / wall,
+        "client_cpu_ms": 1000 * cpu / max(1, counts["good"] + counts["bad"]),
         "answers_5xx": counts["5xx"],
         "bad_not_4xx": counts["bad_not_4xx"],
         "wrong_answers": counts["wrong"],
@@ -208,8 +249,9 @@ try:
     for clients in CLIENTS:
         requests = n_requests // 4 if clients == 1 else n_requests
         rows.append(asyncio.run(run(clients, requests, args.seconds)))
-    mixed = asyncio.run(run(32, n_requests, args.seconds, bad_every=4))
-    rows.append({**mixed, "clients": "32, 1 in 4 bad"})
+    rows.append(asyncio.run(run(32, n_requests, args.seconds, client="httpx2")))
+    mixed = asyncio.run(run(32, n_requests, args.seconds, bad_every=4, client="httpx2"))
+    rows.append({**mixed, "clients": "32, httpx2, 1 in 4 bad"})
 finally:
     server.send_signal(signal.SIGTERM)
     server.wait(timeout=60)
@@ -223,10 +265,12 @@ for row in rows:
 rows[:0] = [
     {"clients": "offline, one call", "requests": "-", "bad_requests": "-",
      "images_per_s": offline_ips, "vs_offline": offline_ips / best, "p50_ms": "-", "p99_ms": "-",
-     "mean_batch": len(X), "answers_5xx": "-", "bad_not_4xx": "-", "wrong_answers": "-"},
+     "mean_batch": len(X), "model_busy": "-", "client_cpu_ms": "-", "answers_5xx": "-",
+     "bad_not_4xx": "-", "wrong_answers": "-"},
     {"clients": "offline, calls of 32", "requests": "-", "bad_requests": "-",
      "images_per_s": offline32_ips, "vs_offline": offline32_ips / best, "p50_ms": "-",
-     "p99_ms": "-", "mean_batch": 32, "answers_5xx": "-", "bad_not_4xx": "-", "wrong_answers": "-"},
+     "p99_ms": "-", "mean_batch": 32, "model_busy": "-", "client_cpu_ms": "-",
+     "answers_5xx": "-", "bad_not_4xx": "-", "wrong_answers": "-"},
 ]  # fmt: skip
 for row in rows:
     row["model"] = f"{backbone} {size}x{size}"

@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
-        from sklimg.serving import create_app
+        from sklimg.serving import create_app, keep_freed_memory
     except ImportError as exc:
         raise CommandError(
             f"sklimg serve needs the serve extra ({exc.name} is not installed): pip install "
@@ -96,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
     if token is not None and not token.strip():
         where = "--token" if args.token is not None else f"${TOKEN_VARIABLE}"
         raise CommandError(f"{where} is empty; give a secret, or leave it out for no token.")
+    # Before the model is loaded and the threads that allocate for it start.
+    keep_freed_memory()
     model = load_model(
         args.model, allow_pickle=args.allow_pickle, device=args.device, command=args.command
     )

@@ -138,8 +138,15 @@ def create_app(
     saliency = _saliency_unavailable(served)
 
     async def health(request: Request) -> JSONResponse:
-        # How many predict_proba calls, and images: the batching, seen from outside.
-        return JSONResponse({"status": "ok", "batches": batcher.batches, "images": batcher.items})
+        # The batching and the model's busy time, seen from outside.
+        return JSONResponse(
+            {
+                "status": "ok",
+                "batches": batcher.batches,
+                "images": batcher.items,
+                "predict_seconds": round(batcher.seconds, 6),
+            }
+        )
 
     async def model_info(request: Request) -> JSONResponse:
         info = served.describe()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -69,9 +70,11 @@ class Batcher:
         # One thread: the model is called by one caller at a time (torch parallelises
         # each call itself), and other work for it (saliency maps) queues behind.
         self._executor: ThreadPoolExecutor | None = None
-        #: ``predict`` calls made, and the items they predicted (``GET /health``).
+        #: ``predict`` calls made, the items they predicted and the seconds they took
+        #: (``GET /health``): how busy the model is, beside the wall time.
         self.batches = 0
         self.items = 0
+        self.seconds = 0.0
         self._queue: asyncio.Queue[_Request] | None = None
         self._worker: asyncio.Task | None = None
 
@@ -139,6 +142,14 @@ class Batcher:
             for _ in batch:
                 self._queue.task_done()
 
+    def _timed(self, items: list) -> list:
+        # Runs in the inference thread, its only writer of ``seconds``.
+        start = time.perf_counter()
+        try:
+            return self.predict(items)
+        finally:
+            self.seconds += time.perf_counter() - start
+
     async def _predict(self, batch: list[_Request]) -> None:
         live = [request for request in batch if not request.done.done()]  # not cancelled
         if not live:
@@ -147,7 +158,7 @@ class Batcher:
         self.batches += 1
         self.items += len(items)
         try:
-            results = await self.call(self.predict, items)
+            results = await self.call(self._timed, items)
         except Exception as exc:
             if len(live) == 1:
                 if not live[0].done.done():  # not cancelled meanwhile
