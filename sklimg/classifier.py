@@ -798,16 +798,14 @@ class ImageClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                     f"out return_unknown_score."
                 )
         images = self._images(X)
-        if hasattr(self, "unknown_detector_"):
-            # The probabilities, the scores and predict's labels all come from one pass.
+        if hasattr(self, "unknown_detector_") or hasattr(self, "temperature_"):
+            # With an unknown answer, the probabilities, the scores and predict's labels
+            # all come from this one pass.
             features, logits = self._outputs(images)
             proba = self._proba(features, logits)
             if return_unknown_score:
                 return proba, self._scores(features, logits)
             return proba
-        if hasattr(self, "temperature_"):
-            _, logits = self._outputs(images)
-            return scaled_proba(logits, self.temperature_)
         if hasattr(self, "head_"):
             return head.predict_proba(self.head_, self._head_features(images))
         return neural.predict_proba(self, images)

@@ -72,6 +72,7 @@ def keep_freed_memory() -> bool:
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
-    # mallopt returns 1 on success; each setting is independent of the others.
+    # mallopt returns 1 on success; each setting is applied even if another fails.
     settings = ((_M_ARENA_MAX, 1), (_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, KEPT_BYTES))
-    return all(mallopt(parameter, value) == 1 for parameter, value in settings)
+    applied = [mallopt(parameter, value) == 1 for parameter, value in settings]
+    return all(applied)
