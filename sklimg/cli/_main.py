@@ -126,6 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version and usage errors: return, not exit
         return exc.code if isinstance(exc.code, int) else 1
+    # The process's own command line (not a call from Python): a command may then
+    # restart the process, as serve does to set the allocator.
+    args.command_line = argv is None
     debug = args.debug or args.debug_main
     command = COMMANDS[args.command]
     flags = command.flags(args) if command.flags is not None else Flags({})

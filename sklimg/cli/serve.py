@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
+import sys
 
 from sklimg.cli._commands import Command, CommandError, register
 from sklimg.cli._models import load_model, model_flags, set_tta
@@ -29,8 +31,10 @@ def add_parser(commands, parents: list) -> argparse.ArgumentParser:
             "see their labels. Requests that arrive together are predicted in one batch. "
             "Listens on 127.0.0.1 (this machine only) unless --host says otherwise; put "
             "it behind a reverse proxy for TLS. Ctrl-C or SIGTERM stops it once the "
-            "requests in flight are answered. Needs the serve extra: pip install "
-            '"sklimg[serve]".'
+            "requests in flight are answered. On Linux it restarts itself once as it "
+            "starts, with GLIBC_TUNABLES set so that each batch reuses the memory the last "
+            "one freed (set GLIBC_TUNABLES, even empty, to keep your own). Needs the serve "
+            'extra: pip install "sklimg[serve]".'
         ),
         epilog=(
             "examples:\n"
@@ -86,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
-        from sklimg.serving import create_app, keep_freed_memory
+        from sklimg.serving import GLIBC_TUNABLES, create_app
     except ImportError as exc:
         raise CommandError(
             f"sklimg serve needs the serve extra ({exc.name} is not installed): pip install "
@@ -96,8 +100,9 @@ def run(args: argparse.Namespace) -> int:
     if token is not None and not token.strip():
         where = "--token" if args.token is not None else f"${TOKEN_VARIABLE}"
         raise CommandError(f"{where} is empty; give a secret, or leave it out for no token.")
-    # Before the model is loaded and the threads that allocate for it start.
-    keep_freed_memory()
+    if args.command_line:
+        # Before the model is loaded; not for a call from Python, whose process it is.
+        _restart_with_kept_memory(GLIBC_TUNABLES)
     model = load_model(
         args.model, allow_pickle=args.allow_pickle, device=args.device, command=args.command
     )
@@ -117,6 +122,23 @@ def run(args: argparse.Namespace) -> int:
     )
     server.run()
     return 0 if server.started else 1
+
+
+def _restart_with_kept_memory(tunables: str) -> None:
+    """Replace this process with the same command line, glibc's malloc set by
+    ``tunables`` to keep each batch's freed memory for the next (see
+    sklimg.serving._memory: it must be set when the process starts).
+
+    Returns, doing nothing, where the C library is not glibc or the environment sets
+    GLIBC_TUNABLES already: after the restart, or when the user chose their own (an
+    empty value keeps glibc's defaults). Otherwise it does not return; the process
+    keeps its id, so a supervisor's signals still reach it.
+    """
+    if platform.libc_ver()[0] != "glibc" or "GLIBC_TUNABLES" in os.environ:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, sys.orig_argv, {**os.environ, "GLIBC_TUNABLES": tunables})
 
 
 def _port(text: str) -> int:

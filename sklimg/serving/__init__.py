@@ -8,7 +8,7 @@ Layout: :mod:`._app` (``create_app``, the routes, error responses), :mod:`._uplo
 :mod:`._batching` (requests that arrive together in one ``predict_proba`` call, in one
 inference thread), :mod:`._model` (the model as served: input sizes, predictions,
 saliency overlays, its description), :mod:`._auth` (``--token``), :mod:`._memory`
-(the allocator kept from returning each batch's memory), and ``static/``,
+(the allocator set to keep each batch's memory for the next), and ``static/``,
 the page at ``GET /`` (HTML, CSS and JavaScript, no build step, nothing fetched).
 """
 
@@ -22,6 +22,6 @@ except ImportError as exc:
     ) from exc
 
 from sklimg.serving._app import create_app
-from sklimg.serving._memory import GLIBC_TUNABLES, keep_freed_memory
+from sklimg.serving._memory import GLIBC_TUNABLES
 
-__all__ = ["GLIBC_TUNABLES", "create_app", "keep_freed_memory"]
+__all__ = ["GLIBC_TUNABLES", "create_app"]
